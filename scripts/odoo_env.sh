@@ -1,0 +1,21 @@
+# Shared by demo.sh and test.sh: bootstrap, then an Odoo config for this machine.
+# shellcheck shell=bash
+. "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+# The key that encrypts KSeF secrets at rest lives outside the database.
+# Scripts keep a machine-local one; production sets it in the server's environment.
+KSEF_KEY_FILE="$KSEF_CACHE/encryption.key"
+if [ ! -s "$KSEF_KEY_FILE" ]; then
+    "$KSEF_VENV/bin/python" -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())" > "$KSEF_KEY_FILE"
+    chmod 600 "$KSEF_KEY_FILE"
+fi
+export ODOO_KSEF_ENCRYPTION_KEY="${ODOO_KSEF_ENCRYPTION_KEY:-$(cat "$KSEF_KEY_FILE")}"
+
+ODOO_ADDONS_PATH="$ODOO_SRC/odoo/addons,$KSEF_ADDONS_DIR"
+odoo_bin() {
+    # Odoo from the source tree, with this addon on the addons path.
+    # usage: odoo_bin COMMAND [ODOO OPTIONS...]   (COMMAND: server, shell, ...)
+    local command="$1"; shift
+    PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}" "$KSEF_VENV/bin/python" -m odoo "$command" \
+        --addons-path="$ODOO_ADDONS_PATH" "$@"
+}

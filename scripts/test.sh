@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Run every test of the project and exit non-zero on any failure:
+#   1. the pure pytest suites (ksef_protocol, ksef_emulator), with Odoo 19's pinned
+#      libraries and again with current releases;
+#   2. the addon's Odoo tests on a fresh database copied from a cached template;
+#   3. install/uninstall lifecycle and a scan of the Odoo log for warnings.
+# usage: scripts/test.sh [--pure-only | --odoo-only] [--tags ODOO_TEST_TAGS] [--keep-db]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/odoo_env.sh
+
+run_pure=1; run_odoo=1; keep_db=0; tags="/l10n_pl_ksef"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --pure-only) run_odoo=0 ;;
+        --odoo-only) run_pure=0 ;;
+        --tags) tags="$2"; shift ;;
+        --keep-db) keep_db=1 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+failures=0
+summary=()
+LOG_DIR="$KSEF_CACHE/test-logs"; mkdir -p "$LOG_DIR"
+
+run_pytest() {  # $1 label, $2 venv
+    local label="$1" venv="$2" out="$LOG_DIR/pytest-$1.log" rc=0
+    echo "=== pytest ($label) ==="
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider 2>&1 | tee "$out" || rc=$?
+    summary+=("pytest ($label): $(grep -E '[0-9]+ (passed|failed|error)' "$out" | tail -1)")
+    [ $rc -eq 0 ] || failures=$((failures + 1))
+}
+
+if [ $run_pure = 1 ]; then
+    run_pytest "odoo-pins" "$KSEF_VENV"
+    run_pytest "current-releases" "$KSEF_VENV_LATEST"
+fi
+
+if [ $run_odoo = 1 ]; then
+    # A template database with Odoo's modules installed saves minutes per run.
+    tpl_stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
+    TEMPLATE_DB="ksef_tpl_$tpl_stamp"
+    if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
+        echo "=== building template database $TEMPLATE_DB ==="
+        odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init \
+            --http-interface=127.0.0.1 --log-level=warn --logfile="$LOG_DIR/template.log" || { cat "$LOG_DIR/template.log"; exit 1; }
+    fi
+    TEST_DB="ksef_test_$$"
+    createdb -T "$TEMPLATE_DB" "$TEST_DB"
+    cleanup() { [ $keep_db = 1 ] || dropdb --if-exists "$TEST_DB" 2>/dev/null || true; }
+    trap cleanup EXIT
+
+    echo "=== Odoo tests ($tags) on $TEST_DB ==="
+    ODOO_LOG="$LOG_DIR/odoo-tests.log"
+    rm -f "$ODOO_LOG"  # Odoo appends to its log file
+    rc=0
+    odoo_bin server -d "$TEST_DB" -i l10n_pl_ksef --test-enable --test-tags "$tags" --stop-after-init \
+        --http-interface=127.0.0.1 --http-port=0 --logfile="$ODOO_LOG" --log-level=info || rc=$?
+    grep -E " (ERROR|CRITICAL|WARNING) | FAIL: | ERROR: " "$ODOO_LOG" | head -50 || true
+    stats="$(grep -E "[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests" "$ODOO_LOG" | tail -1 | sed -E 's/.*: //')"
+    ran="$(grep -oE "of [0-9]+ tests" <<<"$stats" | grep -oE "[0-9]+" || echo 0)"
+    echo "Odoo: ${stats:-no test statistics found}"
+    if [ $rc -ne 0 ] || [ -z "$stats" ] || [ "${ran:-0}" -eq 0 ]; then
+        echo "Odoo tests failed or could not run (exit $rc); full log: $ODOO_LOG"
+        failures=$((failures + 1))
+    fi
+    # Warnings at install or test time are defects, whoever logs them.
+    warnings="$(grep -cE " (WARNING|ERROR|CRITICAL) " "$ODOO_LOG" || true)"
+    if [ "${warnings:-0}" -ne 0 ]; then
+        echo "Odoo logged $warnings warning/error lines during install and tests (see above)."
+        failures=$((failures + 1))
+    fi
+    summary+=("Odoo tests: ${stats:-none}; log warnings: ${warnings:-0}")
+
+    if [ "$tags" = "/l10n_pl_ksef" ]; then
+        echo "=== uninstall lifecycle ==="
+        LIFE_LOG="$LOG_DIR/odoo-uninstall.log"
+        rm -f "$LIFE_LOG"
+        rc=0
+        odoo_bin shell -d "$TEST_DB" --no-http --http-interface=127.0.0.1 --logfile="$LIFE_LOG" --log-level=warn \
+            < scripts/check_uninstall.py || rc=$?
+        if [ $rc -ne 0 ] || grep -qE " (WARNING|ERROR|CRITICAL) " "$LIFE_LOG"; then
+            cat "$LIFE_LOG"; echo "uninstall: FAILED"; failures=$((failures + 1))
+            summary+=("uninstall: failed")
+        else
+            summary+=("uninstall: clean")
+        fi
+    fi
+fi
+
+echo
+echo "=== summary ==="
+for line in "${summary[@]}"; do echo "$line"; done
+if [ $failures -ne 0 ]; then
+    echo "FAILED: $failures suite(s) failed"
+    exit 1
+fi
+echo "all suites passed"
