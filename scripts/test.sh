@@ -23,13 +23,23 @@ done
 
 failures=0
 summary=()
+total_passed=0; total_failed=0
+count() {  # add "N passed"/"N failed"/"N error(s)" found in $1 to the totals
+    local p f e
+    p="$(grep -oE '[0-9]+ passed' <<<"$1" | grep -oE '[0-9]+' | tail -1 || true)"
+    f="$(grep -oE '[0-9]+ failed' <<<"$1" | grep -oE '[0-9]+' | tail -1 || true)"
+    e="$(grep -oE '[0-9]+ error' <<<"$1" | grep -oE '[0-9]+' | tail -1 || true)"
+    total_passed=$((total_passed + ${p:-0})); total_failed=$((total_failed + ${f:-0} + ${e:-0}))
+}
 LOG_DIR="$KSEF_CACHE/test-logs"; mkdir -p "$LOG_DIR"
 
 run_pytest() {  # $1 label, $2 venv
     local label="$1" venv="$2" out="$LOG_DIR/pytest-$1.log" rc=0
     echo "=== pytest ($label) ==="
     "$venv/bin/python" -m pytest -q -p no:cacheprovider 2>&1 | tee "$out" || rc=$?
-    summary+=("pytest ($label): $(grep -E '[0-9]+ (passed|failed|error)' "$out" | tail -1)")
+    local line; line="$(grep -E '[0-9]+ (passed|failed|error)' "$out" | tail -1 || true)"
+    summary+=("pytest ($label): ${line:-no summary}")
+    count "$line"
     [ $rc -eq 0 ] || failures=$((failures + 1))
 }
 
@@ -73,6 +83,12 @@ if [ $run_odoo = 1 ]; then
         failures=$((failures + 1))
     fi
     summary+=("Odoo tests: ${stats:-none}; log warnings: ${warnings:-0}")
+    if [ -n "$stats" ]; then
+        odoo_failed="$(grep -oE '^[0-9]+' <<<"$stats" || echo 0)"
+        odoo_errors="$(grep -oE '[0-9]+ error' <<<"$stats" | grep -oE '[0-9]+' || echo 0)"
+        total_passed=$((total_passed + ran - odoo_failed - odoo_errors))
+        total_failed=$((total_failed + odoo_failed + odoo_errors))
+    fi
 
     if [ "$tags" = "/l10n_pl_ksef" ]; then
         echo "=== uninstall lifecycle ==="
@@ -95,6 +111,9 @@ echo "=== summary ==="
 for line in "${summary[@]}"; do echo "$line"; done
 if [ $failures -ne 0 ]; then
     echo "FAILED: $failures suite(s) failed"
+    [ $total_failed -gt 0 ] || total_failed=$failures
+    echo "$total_passed passed, $total_failed failed"
     exit 1
 fi
 echo "all suites passed"
+echo "$total_passed passed, $total_failed failed"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One command for the demo: the KSeF emulator on :8123, and Odoo 19 on
+# http://localhost:8069 with database "ksef_demo" (login admin / admin): a Polish
+# demo company whose KSeF settings point at the emulator, and posted invoices
+# ready to send. Ctrl+C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/odoo_env.sh
+
+DEMO_DB="${KSEF_DEMO_DB:-ksef_demo}"
+EMULATOR_PORT="${KSEF_EMULATOR_PORT:-8123}"
+ODOO_PORT="${ODOO_PORT:-8069}"
+STATE_DIR="$KSEF_CACHE/emulator-state"
+mkdir -p "$STATE_DIR"
+
+echo "[demo] starting the KSeF emulator on http://127.0.0.1:$EMULATOR_PORT/v2 (log: $KSEF_CACHE/emulator.log)"
+"$KSEF_VENV/bin/python" -m ksef_emulator --host 127.0.0.1 --port "$EMULATOR_PORT" --state "$STATE_DIR" \
+    > "$KSEF_CACHE/emulator.log" 2>&1 &
+EMULATOR_PID=$!
+trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+    grep -q "listening" "$KSEF_CACHE/emulator.log" 2>/dev/null && break
+    kill -0 $EMULATOR_PID 2>/dev/null || { cat "$KSEF_CACHE/emulator.log"; exit 1; }
+    sleep 0.2
+done
+
+if ! psql -lqt | cut -d'|' -f1 | grep -qw "$DEMO_DB"; then
+    echo "[demo] creating database $DEMO_DB with l10n_pl_ksef"
+    odoo_bin server -d "$DEMO_DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
+    KSEF_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT" \
+        odoo_bin shell -d "$DEMO_DB" --no-http --http-interface=127.0.0.1 --log-level=warn < scripts/demo_setup.py
+else
+    odoo_bin server -d "$DEMO_DB" -u l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
+fi
+
+echo "[demo] Odoo on http://localhost:$ODOO_PORT (database $DEMO_DB, login admin / admin)"
+odoo_bin server -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" --http-interface=0.0.0.0 --http-port="$ODOO_PORT" \
+    --log-level=info
