@@ -26,13 +26,13 @@ done
 
 if ! psql -lqt | cut -d'|' -f1 | grep -qw "$DEMO_DB"; then
     echo "[demo] creating database $DEMO_DB with l10n_pl_ksef"
-    odoo_bin server -d "$DEMO_DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
+    odoo_bin server -d "$DEMO_DB" -i l10n_pl_ksef --stop-after-init --log-level=warn
     KSEF_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT" \
-        odoo_bin shell -d "$DEMO_DB" --no-http --http-interface=127.0.0.1 --log-level=warn < scripts/demo_setup.py
+        odoo_bin shell -d "$DEMO_DB" --no-http --log-level=warn < scripts/demo_setup.py
 else
-    odoo_bin server -d "$DEMO_DB" -u l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
+    odoo_bin server -d "$DEMO_DB" -u l10n_pl_ksef --stop-after-init --log-level=warn
 fi
 
 echo "[demo] Odoo on http://localhost:$ODOO_PORT (database $DEMO_DB, login admin / admin)"
-odoo_bin server -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" --http-interface=0.0.0.0 --http-port="$ODOO_PORT" \
+odoo_bin server -d "$DEMO_DB" --db-filter="^$DEMO_DB\$" --http-interface="${ODOO_HTTP_INTERFACE:-127.0.0.1}" --http-port="$ODOO_PORT" \
     --log-level=info

@@ -12,10 +12,18 @@ fi
 export ODOO_KSEF_ENCRYPTION_KEY="${ODOO_KSEF_ENCRYPTION_KEY:-$(cat "$KSEF_KEY_FILE")}"
 
 ODOO_ADDONS_PATH="$ODOO_SRC/odoo/addons,$KSEF_ADDONS_DIR"
+ODOO_CONF="$KSEF_CACHE/odoo.conf"
+cat > "$ODOO_CONF" <<CONF
+[options]
+addons_path = $ODOO_ADDONS_PATH
+http_interface = 127.0.0.1
+CONF
 odoo_bin() {
     # Odoo from the source tree, with this addon on the addons path.
-    # usage: odoo_bin COMMAND [ODOO OPTIONS...]   (COMMAND: server, shell, ...)
+    # usage: odoo_bin COMMAND [ODOO OPTIONS...]   (COMMAND: server, shell, i18n ...)
     local command="$1"; shift
+    local subcommand=()
+    if [ "$command" = i18n ]; then subcommand=("$1"); shift; fi
     PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}" "$KSEF_VENV/bin/python" -m odoo "$command" \
-        --addons-path="$ODOO_ADDONS_PATH" "$@"
+        "${subcommand[@]}" -c "$ODOO_CONF" "$@"
 }

@@ -55,7 +55,7 @@ if [ $run_odoo = 1 ]; then
     if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
         echo "=== building template database $TEMPLATE_DB ==="
         odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init \
-            --http-interface=127.0.0.1 --log-level=warn --logfile="$LOG_DIR/template.log" || { cat "$LOG_DIR/template.log"; exit 1; }
+            --log-level=warn --logfile="$LOG_DIR/template.log" || { cat "$LOG_DIR/template.log"; exit 1; }
     fi
     TEST_DB="ksef_test_$$"
     createdb -T "$TEMPLATE_DB" "$TEST_DB"
@@ -67,7 +67,7 @@ if [ $run_odoo = 1 ]; then
     rm -f "$ODOO_LOG"  # Odoo appends to its log file
     rc=0
     odoo_bin server -d "$TEST_DB" -i l10n_pl_ksef --test-enable --test-tags "$tags" --stop-after-init \
-        --http-interface=127.0.0.1 --http-port=0 --logfile="$ODOO_LOG" --log-level=info || rc=$?
+        --http-port=0 --logfile="$ODOO_LOG" --log-level=info || rc=$?
     grep -E " (ERROR|CRITICAL|WARNING) | FAIL: | ERROR: " "$ODOO_LOG" | head -50 || true
     stats="$(grep -E "[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests" "$ODOO_LOG" | tail -1 | sed -E 's/.*: //')"
     ran="$(grep -oE "of [0-9]+ tests" <<<"$stats" | grep -oE "[0-9]+" || echo 0)"
@@ -95,7 +95,7 @@ if [ $run_odoo = 1 ]; then
         LIFE_LOG="$LOG_DIR/odoo-uninstall.log"
         rm -f "$LIFE_LOG"
         rc=0
-        odoo_bin shell -d "$TEST_DB" --no-http --http-interface=127.0.0.1 --logfile="$LIFE_LOG" --log-level=warn \
+        odoo_bin shell -d "$TEST_DB" --no-http --logfile="$LIFE_LOG" --log-level=warn \
             < scripts/check_uninstall.py || rc=$?
         if [ $rc -ne 0 ] || grep -qE " (WARNING|ERROR|CRITICAL) " "$LIFE_LOG"; then
             cat "$LIFE_LOG"; echo "uninstall: FAILED"; failures=$((failures + 1))
