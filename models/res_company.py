@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 KSEF_ENVIRONMENTS = [
     ('test', "Test (TE)"),
@@ -6,6 +7,8 @@ KSEF_ENVIRONMENTS = [
     ('prod', "Production"),
     ('custom', "Custom URL (local emulator)"),
 ]
+
+SECRET_GROUP = 'l10n_pl_ksef.group_ksef_manager'
 
 
 class ResCompany(models.Model):
@@ -38,3 +41,39 @@ class ResCompany(models.Model):
         string="KSeF polling interval (minutes)",
         default=5,
     )
+
+    # Authentication state kept between cron runs. Tokens are secrets: stored
+    # encrypted (see ksef_secret_store) and readable by KSeF managers only;
+    # server code reads them with sudo().
+    l10n_pl_ksef_access_token = fields.Char(groups=SECRET_GROUP, copy=False)
+    l10n_pl_ksef_access_token_valid_until = fields.Datetime(groups=SECRET_GROUP, copy=False)
+    l10n_pl_ksef_refresh_token = fields.Char(groups=SECRET_GROUP, copy=False)
+    l10n_pl_ksef_refresh_token_valid_until = fields.Datetime(groups=SECRET_GROUP, copy=False)
+    l10n_pl_ksef_token_env_key = fields.Char(
+        groups=SECRET_GROUP, copy=False,
+        help="Environment and URL the stored tokens were issued for; tokens are dropped when it changes.")
+    # Ministry public-key certificates are public, cached to spare a call per run.
+    l10n_pl_ksef_public_keys = fields.Json(copy=False)
+
+    @api.constrains('l10n_pl_ksef_poll_interval')
+    def _check_l10n_pl_ksef_poll_interval(self):
+        if any(company.l10n_pl_ksef_poll_interval < 1 for company in self):
+            raise ValidationError(self.env._("The KSeF polling interval must be at least 1 minute."))
+
+    def _l10n_pl_ksef_is_polish(self):
+        """True when this company files Polish invoices (fiscal country Poland)."""
+        self.ensure_one()
+        return self.account_fiscal_country_id.code == 'PL'
+
+    def _l10n_pl_ksef_take_over_from_pl_edi(self):
+        """Switch Odoo's own ``l10n_pl_edi`` KSeF registration off for these companies.
+
+        Odoo 19 auto-installs ``l10n_pl_edi`` with ``l10n_pl``; it would send the same
+        invoices to KSeF a second time. Once our sending is used, its registration flag
+        is cleared (no-op when that module is not installed).
+        """
+        if 'l10n_pl_edi_register' not in self._fields:
+            return
+        registered = self.sudo().filtered(lambda company: company.l10n_pl_edi_register)
+        if registered:
+            registered.l10n_pl_edi_register = False

@@ -31,7 +31,9 @@ count() {  # add "N passed"/"N failed"/"N error(s)" found in $1 to the totals
     e="$(grep -oE '[0-9]+ error' <<<"$1" | grep -oE '[0-9]+' | tail -1 || true)"
     total_passed=$((total_passed + ${p:-0})); total_failed=$((total_failed + ${f:-0} + ${e:-0}))
 }
-LOG_DIR="$KSEF_CACHE/test-logs"; mkdir -p "$LOG_DIR"
+# One log folder per run, so parallel runs never mix their logs; "latest" points at the newest.
+LOG_DIR="$KSEF_CACHE/test-logs/run-$(date +%Y%m%d-%H%M%S)-$$"; mkdir -p "$LOG_DIR"
+ln -sfn "$LOG_DIR" "$KSEF_CACHE/test-logs/latest"
 
 run_pytest() {  # $1 label, $2 venv
     local label="$1" venv="$2" out="$LOG_DIR/pytest-$1.log" rc=0

@@ -1,0 +1,5 @@
+from . import ksef_send_wizard
+from . import ksef_certificate_upload
+from . import ksef_certificate_generate
+from . import ksef_certificate_request
+from . import ksef_token_generate

@@ -1,0 +1,284 @@
+"""The emulator application: shared services, request pipeline and HTTP server.
+
+Pipeline for every request (``EmulatorApp.handle``): route match -> bearer token
+(401/403) -> rate limit (429) -> required permissions (403) -> OpenAPI validation
+of parameters and JSON body (400/21405) -> handler -> optional response
+validation. Fault injection and the one-line request log sit in the HTTP layer.
+"""
+import datetime
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import errors
+from .auth_tokens import TokenService
+from .clock import Clock, iso
+from .config import Config
+from .faults import FaultInjector
+from .handlers import register_all
+from .keys import KeyStore
+from .openapi import get_openapi
+from .presign import UrlSigner
+from .ratelimit import DEFAULT_LIMITS, RateLimiter, group_for
+from .store import Store
+from .web import Request, Response, Router, json_response
+
+TOKEN_TYPES = {
+    "access": ("access",),
+    "authentication": ("authentication",),
+    "refresh": ("refresh",),
+    "access_or_refresh": ("access", "refresh"),
+}
+
+
+class EmulatorApp:
+    """Everything a handler can reach through ``request.app``.
+
+    ``store`` (SQLite), ``clock``, ``config``, ``openapi``, ``router``, ``tokens`` (JWT),
+    ``keys`` (MF key pairs), ``signer`` (pre-signed URLs), ``faults``, ``limiter``, ``log(line)``, ``on_start(fn)``.
+    """
+
+    def __init__(self, state_dir, config=None, log_stream=None):
+        self.state_dir = state_dir
+        self.log_stream = log_stream if log_stream is not None else sys.stderr
+        self._log_lock = threading.Lock()
+        self.store = Store(state_dir)
+        self.clock = Clock(self.store)
+        self.config = Config(self.store, config)
+        self.openapi = get_openapi()
+        self.router = Router(self.openapi)
+        self.tokens = TokenService(self.store, self.clock)
+        self.keys = KeyStore(self.store, self.clock)
+        self.faults = FaultInjector()
+        self.limiter = RateLimiter(self.clock)
+        self.signer = UrlSigner(self.store, self.clock)
+        self.default_host = "127.0.0.1"
+        self.services = {}  # handler modules may publish helpers here for each other
+        self._start_hooks = []
+        register_all(self)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_start(self, function):
+        """Run ``function()`` once the server listens (e.g. start a background worker thread)."""
+        self._start_hooks.append(function)
+
+    def started(self):
+        for hook in self._start_hooks:
+            hook()
+
+    def log(self, line):
+        with self._log_lock:
+            try:
+                self.log_stream.write(line.rstrip("\n") + "\n")
+                self.log_stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def now_iso(self):
+        return iso(self.clock.now())
+
+    # -- request pipeline ---------------------------------------------------------------------
+    def handle(self, request):
+        route, params = self.router.match(request.method, request.path)
+        if route is None:
+            if params:
+                return json_response(405, {"title": "Method Not Allowed", "status": 405,
+                                           "detail": "Allowed: %s" % ", ".join(sorted(set(params)))},
+                                     content_type="application/problem+json")
+            return json_response(404, {"title": "Not Found", "status": 404, "instance": request.path,
+                                       "detail": "No such endpoint in the KSeF emulator: %s %s"
+                                                 % (request.method, request.path)},
+                                 content_type="application/problem+json")
+        request.route = route
+        request.operation = route.operation
+        request.path_params = params
+        try:
+            response = self._run(route, request)
+        except errors.ApiError as error:
+            response = self._render_api_error(request, error)
+        except errors.ProblemError as problem:
+            response = json_response(problem.status, errors.problem_body(problem, self.now_iso(), request.path),
+                                     headers=problem.headers, content_type="application/problem+json")
+        except errors.RateLimited as limited:
+            body = errors.too_many_requests_body(limited, self.now_iso(), request.path, request.problem_details)
+            response = json_response(429, body, headers={"Retry-After": str(limited.retry_after)},
+                                     content_type="application/problem+json" if request.problem_details else "application/json")
+        except Exception:  # a bug in the emulator: say so loudly, never hang the client
+            self.log("ERROR %s %s\n%s" % (request.method, request.path, traceback.format_exc()))
+            response = json_response(500, {"title": "Internal Server Error", "status": 500,
+                                           "detail": "KSeF emulator bug; see its log."},
+                                     content_type="application/problem+json")
+        if route.operation is not None and self.config["validateResponses"]:
+            response = self._checked(route.operation, response)
+        return response
+
+    def _run(self, route, request):
+        operation = route.operation
+        if route.token:
+            request.auth = self.tokens.resolve(request, TOKEN_TYPES[route.token])
+        if operation is not None and self.config["rateLimitsEnabled"]:
+            limits = operation.rate_limits or DEFAULT_LIMITS
+            group = route.rate_group or group_for(operation)
+            if request.auth is not None:
+                key = (request.auth.context_type, request.auth.context_value, request.client_ip, group)
+            else:
+                key = (None, None, request.client_ip, group)
+            verdict = self.limiter.check(key, limits, request.received_at)
+            if verdict:
+                raise errors.RateLimited(*verdict)
+        if route.permissions and request.auth is not None and request.auth.token_type == "access":
+            if not set(route.permissions) & set(request.auth.permissions):
+                raise errors.missing_permissions(route.permissions, request.auth.permissions)
+        if operation is not None:
+            problems = self.openapi.parameter_errors(operation, request.path_params, request.query, request.headers)
+            if route.validate_body and operation.request_schema is not None:
+                try:
+                    body = request.json()
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise errors.ApiError(21405, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])
+                if body is None:
+                    problems.append("(body): request body is required")
+                else:
+                    problems.extend(self.openapi.request_body_errors(operation, body))
+            if problems:
+                raise errors.ApiError(21405, details=problems)
+        return route.handler(request)
+
+    def _render_api_error(self, request, error):
+        if error.http_status != 400:
+            problem = errors.ProblemError(error.http_status, "Error", "%s %s" % (error.description, " ".join(error.details)))
+            return json_response(error.http_status, errors.problem_body(problem, self.now_iso(), request.path),
+                                 content_type="application/problem+json")
+        request.log_note = "code=%s" % error.code
+        if request.problem_details:
+            return json_response(400, errors.bad_request_problem(error, self.now_iso(), request.path),
+                                 content_type="application/problem+json")
+        return json_response(400, errors.exception_response(error, self.now_iso()))
+
+    def _checked(self, operation, response):
+        if response.json_body is not None:
+            body = response.json_body
+        elif response.content_type and "json" in response.content_type and response.body:
+            body = json.loads(response.body)
+        else:
+            body = response.body or None
+        problems = self.openapi.response_errors(operation, response.status, response.content_type, body)
+        if not problems:
+            return response
+        self.log("RESPONSE-MISMATCH %s %s: %s" % (operation.key, response.status, problems))
+        return json_response(500, {"title": "Emulator response does not match open-api.json", "status": 500,
+                                   "detail": "; ".join(problems)[:2000]}, content_type="application/problem+json")
+
+
+class _HttpHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body would otherwise wait for delayed ACKs (40 ms)
+    server_version = "KSeF-emulator/2.0"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # the app writes its own one-line log
+        pass
+
+    def _read_body(self):
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self):
+        app = self.server.app
+        started = time.perf_counter()
+        body = self._read_body()
+        request = Request(app, self.command, self.path, self.headers, body, self.client_address[0])
+        fault = None
+        if not request.path.startswith("/admin"):
+            fault = app.faults.take(request.method, request.path)
+        if fault is not None and fault.kind in ("slow", "timeout"):
+            time.sleep(fault.delay)
+            if fault.kind == "timeout":
+                self._drop(app, request, started, "fault=timeout")
+                return
+        if fault is not None and fault.kind == "html":
+            page = ("<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>"
+                    "<p>KSeF emulator injected fault</p></body></html>" % (fault.status, fault.status)).encode()
+            response = Response(fault.status, page, "text/html; charset=utf-8")
+        elif fault is not None and fault.kind == "status":
+            response = json_response(fault.status, {"title": "Injected fault", "status": fault.status,
+                                                    "detail": "KSeF emulator injected fault"},
+                                     content_type="application/problem+json")
+        else:
+            response = app.handle(request)
+            if fault is not None and fault.kind == "drop":
+                self._drop(app, request, started, "fault=drop status=%s" % response.status)
+                return
+        self._write(response)
+        self._log(app, request, response.status, started, "fault=%s" % fault.kind if fault else "")
+
+    def _write(self, response):
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self._headers_buffer.append(b"\r\n" + response.body)  # one send() for headers and body
+        self.flush_headers()
+
+    def _drop(self, app, request, started, note):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._log(app, request, "---", started, note)
+
+    def _log(self, app, request, status, started, note):
+        if not app.config["logRequests"]:
+            return
+        auth = request.auth
+        who = " ctx=%s:%s" % (auth.context_type, auth.context_value) if auth is not None else ""
+        extra = " ".join(part for part in (request.log_note, note) if part)
+        app.log("%s %s \"%s %s\" %s %.1fms%s%s" % (
+            datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), request.client_ip, request.method,
+            request.path, status, (time.perf_counter() - started) * 1000, who, (" " + extra) if extra else ""))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, app, host, port):
+        self.app = app
+        super().__init__((host, port), _HttpHandler)
+        app.default_host = "%s:%s" % (host, self.server_address[1])
+
+
+def serve(app, host, port, announce=sys.stdout):
+    """Bind, announce ``KSeF emulator listening on http://HOST:PORT/v2`` and serve forever."""
+    # The invoice worker is CPU-bound; a short GIL switch interval keeps request threads responsive.
+    sys.setswitchinterval(0.0005)
+    server = EmulatorServer(app, host, port)
+    app.started()
+    app.log("KSeF emulator state: %s (rate limits %s)" % (app.state_dir, "on" if app.config["rateLimitsEnabled"] else "off"))
+    announce.write("KSeF emulator listening on http://%s:%s/v2\n" % (host, server.server_address[1]))
+    announce.flush()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return server

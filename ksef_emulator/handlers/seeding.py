@@ -1,0 +1,91 @@
+"""``POST /admin/purchase-invoices``: put invoices issued by others into KSeF (for receiving).
+
+Body: ``{"invoices": [{"xml": "<Faktura ...>"} | {"xmlBase64": "..."}, ...],
+"formCode": {...} (default FA (3)), "skipValidation": false}``. Each document is verified like
+a sent invoice (XSD + semantics, duplicates) and stored as accepted (``source='seeded'``)
+with a KSeF number, so the receiving endpoints find it under its seller and buyer.
+Answer: ``{"invoices": [{"ksefNumber", "invoiceHash", "sellerNip", "buyerNip", "invoiceNumber"}]}``.
+"""
+import base64
+import datetime
+import hashlib
+import json
+
+from lxml import etree
+
+from ..clock import UTC, iso
+from ..ids import ksef_number, reference_number
+from ..invoice_xml import FORMS, extract_facts, invoice_metadata, polish_date, verify_invoice
+from ..web import json_response
+
+DEFAULT_FORM = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
+
+
+def _error(message):
+    return json_response(400, {"error": message})
+
+
+def seed_purchase_invoices(request):
+    app = request.app
+    try:
+        body = request.json() or {}
+    except ValueError as exc:
+        return _error("body must be JSON: %s" % exc)
+    form = body.get("formCode") or DEFAULT_FORM
+    if form.get("systemCode") not in FORMS:
+        return _error("formCode.systemCode must be one of %s" % ", ".join(FORMS))
+    documents = body.get("invoices")
+    if not isinstance(documents, list) or not documents:
+        return _error("send {'invoices': [{'xml': '<Faktura ...>'} or {'xmlBase64': '...'}]}")
+    prepared = []
+    for index, item in enumerate(documents):
+        try:
+            content = base64.b64decode(item["xmlBase64"]) if "xmlBase64" in item else item["xml"].encode("utf-8")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return _error("invoices[%d]: give 'xml' (text) or 'xmlBase64'" % index)
+        now = app.clock.now()
+        verdict = verify_invoice(content, form["systemCode"], polish_date(now))
+        if verdict.code != 200 and not body.get("skipValidation"):
+            return _error("invoices[%d] rejected (%d): %s" % (index, verdict.code, "; ".join(verdict.details)))
+        facts = verdict.facts or _facts_without_validation(content, form)
+        if not facts or not facts.get("seller_nip"):
+            return _error("invoices[%d]: seller NIP (Podmiot1/DaneIdentyfikacyjne/NIP) not found" % index)
+        prepared.append((content, facts))
+    results = []
+    for content, facts in prepared:
+        results.append(_store(app, content, facts, form))
+    return json_response(201, {"invoices": results})
+
+
+def _facts_without_validation(content, form):
+    try:
+        root = etree.fromstring(content)
+    except etree.XMLSyntaxError:
+        return None
+    return extract_facts(root, FORMS[form["systemCode"]][0])
+
+
+def _store(app, content, facts, form):
+    now_ts = app.clock.time()
+    now = datetime.datetime.fromtimestamp(now_ts, UTC)
+    invoice_hash = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
+    number = ksef_number(facts["seller_nip"], now)
+    storage_ts = now_ts + float(app.config["permanentStorageDelaySeconds"])
+    mode = "Offline" if (facts["issue_date"] or "9999") < polish_date(now).isoformat() else "Online"
+    metadata = invoice_metadata(facts, ksef_number=number, invoice_hash=invoice_hash, form_code=form,
+                                invoicing_date=iso(now), acquisition_date=iso(now),
+                                permanent_storage_date=iso(storage_ts), invoicing_mode=mode)
+    app.store.execute(
+        "INSERT INTO invoices(reference_number, source, context_type, context_value, status_code, status_description,"
+        " invoice_hash, invoice_size, content, form_code, invoicing_ts, ksef_number, acquisition_ts, permanent_storage_ts,"
+        " invoicing_mode, invoice_number, issue_date, seller_nip, buyer_nip, invoice_type, metadata)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (reference_number("EE", now), "seeded", "Nip", facts["seller_nip"], 200, "Sukces", invoice_hash, len(content),
+         content, json.dumps(form), now_ts, number, now_ts, storage_ts, mode, facts["invoice_number"], facts["issue_date"],
+         facts["seller_nip"], facts["buyer_nip"], facts["rodzaj_faktury"], json.dumps(metadata)))
+    return {"ksefNumber": number, "invoiceHash": invoice_hash, "sellerNip": facts["seller_nip"],
+            "buyerNip": facts["buyer_nip"], "invoiceNumber": facts["invoice_number"]}
+
+
+def register(app):
+    app.router.add("POST", "/admin/purchase-invoices", seed_purchase_invoices, spec=False)
