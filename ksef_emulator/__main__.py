@@ -1,5 +1,6 @@
-"""Command line: ``python -m ksef_emulator [--host H] [--port P] [--state DIR] [--config JSON]``
-and ``python -m ksef_emulator token create --nip NIP --state DIR [--permissions ...]``."""
+"""Command line: ``python -m ksef_emulator [--host H] [--port P] [--state DIR] [--config JSON]``,
+``python -m ksef_emulator token create --nip NIP --state DIR [--permissions ...]`` and
+``python -m ksef_emulator seed --url URL FILE.xml ...`` (purchase invoices, see seed_cli.py)."""
 import argparse
 import json
 import sys
@@ -57,6 +58,9 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "token":
         _token(argv[1:])
+    elif argv and argv[0] == "seed":
+        from .seed_cli import main as seed_main
+        seed_main(argv[1:])
     else:
         _serve(argv)
 

@@ -44,11 +44,17 @@ def from_micros(value):
 
 
 def hwm_micros(app):
-    """The permanent-storage high-water mark: ``now - permanentStorageHwmLagSeconds``.
+    """The permanent-storage high-water mark (HWM) of the whole system.
 
-    Every invoice still to be stored gets a permanent storage date at or after the moment it is
-    processed (never in the past), so nothing new can appear at or below this point."""
-    return micros(app.clock.time() - float(app.config["permanentStorageHwmLagSeconds"]))
+    It is the permanent storage date of the newest invoice stored at or before
+    ``now - permanentStorageHwmLagSeconds`` (``now - lag`` while nothing is stored). Invoices
+    still in processing get a permanent storage date at or after the moment they are stored,
+    so nothing new can appear at or below the HWM; and it does not move while no invoice is
+    stored, so it stays the same for every page of one query."""
+    threshold = app.clock.time() - float(app.config["permanentStorageHwmLagSeconds"])
+    row = app.store.one("SELECT MAX(permanent_storage_ts) FROM invoices WHERE status_code=200"
+                        " AND permanent_storage_ts<=?", (threshold,))
+    return micros(row[0] if row[0] is not None else threshold)
 
 
 def parse_query_date(text, field):
@@ -166,12 +172,13 @@ def _matches(metadata, filters):
 
 
 def resolve_range(app, date_range):
-    """``(from_us, to_us, hwm_us)`` after the range rules; raises 21405 / 21183."""
+    """``(from_us, to_us, hwm_us)`` after the range rules; raises 21405 / 21183.
+
+    ``hwm_us`` (PermanentStorage queries only) is the system HWM, or ``to`` when that is older
+    (the documented ``permanentStorageHwmDate`` for an older period equals the query's bound)."""
     date_type = date_range["dateType"]
     start = parse_query_date(date_range["from"], "dateRange.from")
     end = parse_query_date(date_range["to"], "dateRange.to") if date_range.get("to") else None
-    hwm = hwm_micros(app) if date_type == "PermanentStorage" else None
-    restrict = bool(date_range.get("restrictToPermanentStorageHwmDate")) and date_type == "PermanentStorage"
     if end is not None and end < start:
         raise ApiError(21405, details=["dateRange.to (%s) jest wcześniejsza niż dateRange.from (%s)." % (
             date_range["to"], date_range["from"])])
@@ -179,14 +186,17 @@ def resolve_range(app, date_range):
         raise ApiError(21405, details=["Zakres dat (dateRange) może obejmować najwyżej 3 miesiące; "
                                        "podziel zapytanie na krótsze okresy."])
     end_us = micros(end) if end is not None else micros(app.clock.now())
-    if restrict:
-        if micros(start) > hwm:
+    if date_type != "PermanentStorage":
+        return micros(start), end_us, None
+    system_hwm = hwm_micros(app)
+    if date_range.get("restrictToPermanentStorageHwmDate"):
+        if micros(start) > system_hwm:
             raise ApiError(21183, description="Data początkowa jest późniejsza niż data HWM.",
                            details=["dateRange.from (%s) jest późniejsza niż permanentStorageHwmDate (%s); "
                                     "ustaw from na ostatnią otrzymaną datę HWM." % (date_range["from"],
-                                                                                   from_micros(hwm).isoformat())])
-        end_us = min(end_us, hwm)
-    return micros(start), end_us, hwm
+                                                                                   from_micros(system_hwm).isoformat())])
+        end_us = min(end_us, system_hwm)
+    return micros(start), end_us, min(system_hwm, micros(end)) if end is not None else system_hwm
 
 
 def select_invoices(app, auth, filters, *, descending=False):

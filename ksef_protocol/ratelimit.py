@@ -45,13 +45,16 @@ class RateLimiter:
     can reschedule rather than hang for up to an hour.
     """
 
-    def __init__(self, limits=None, *, clock=time.monotonic, sleep=time.sleep, max_wait=60.0):
+    def __init__(self, limits=None, *, clock=time.monotonic, sleep=time.sleep, max_wait=60.0, safety_margin=0.05):
         self._limits = dict(DEFAULT_LIMITS)
         if limits:
             self._limits.update(limits)
         self._clock = clock
         self._sleep = sleep
         self.max_wait = max_wait
+        # Extra seconds added to every window: requests reach KSeF with varying latency, so a
+        # request sent exactly one window after an earlier one may arrive inside the window.
+        self.safety_margin = safety_margin
         self._history = collections.defaultdict(collections.deque)
         self._blocked_until = {}
         self._lock = threading.Lock()
@@ -88,11 +91,11 @@ class RateLimiter:
         for window, limit in zip(WINDOWS, self._group_limits(group)):
             if not limit:
                 continue
-            in_window = [t for t in history if t > now - window]
+            in_window = [t for t in history if t > now - window - self.safety_margin]
             if len(in_window) >= limit:
                 # The oldest request that must leave the window before we may go.
                 oldest_blocking = in_window[len(in_window) - limit]
-                delay = max(delay, oldest_blocking + window - now)
+                delay = max(delay, oldest_blocking + window + self.safety_margin - now)
         return delay
 
     def acquire(self, group):

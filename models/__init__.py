@@ -15,3 +15,7 @@ from . import product_template_fa3
 from . import res_company_fa3
 from . import l10n_pl_ksef_fa3_party
 from . import account_move_fa3
+from . import account_move_ksef_qr
+from . import account_move_ksef_import
+from . import res_company_ksef_receiving
+from . import res_config_settings_receiving

@@ -10,3 +10,5 @@ from . import test_credentials_neutralize
 from . import test_credentials_download
 from . import test_send_resilience
 from . import test_fa3_invoices
+from . import test_qr_invoice_codes
+from . import test_receiving_bills

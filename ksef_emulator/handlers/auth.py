@@ -134,6 +134,7 @@ def ksef_token(request):
     except (ValueError, UnicodeDecodeError):
         return _create_operation(request, subject_value=None, permissions=[], status_code=450,
                                  status_details=["Nieprawidłowy token"], **common)
+    app.services.get("activate_due_tokens", lambda: None)()  # Pending -> Active on time (handlers/tokens.py)
     row = find_token(app.store, token) if token else None
     if row is None:
         return _create_operation(request, subject_value=None, permissions=[], status_code=450,

@@ -1,7 +1,9 @@
 """``POST /admin/purchase-invoices``: put invoices issued by others into KSeF (for receiving).
 
-Body: ``{"invoices": [{"xml": "<Faktura ...>"} | {"xmlBase64": "..."}, ...],
-"formCode": {...} (default FA (3)), "skipValidation": false}``. Each document is verified like
+Body: ``{"invoices": [{"xml": "<Faktura ...>"} | {"xmlBase64": "..."}, ...], "formCode": {...} (default
+FA (3)), "skipValidation": false, "permanentStorageDate": "<ISO 8601>"?}`` or the single-invoice form
+``{"xml": "<base64>"}``. ``permanentStorageDate`` (top level or per invoice) replaces the default
+now + ``permanentStorageDelaySeconds`` (e.g. to seed history for HWM tests). Each document is verified like
 a sent invoice (XSD + semantics, duplicates) and stored as accepted (``source='seeded'``)
 with a KSeF number, so the receiving endpoints find it under its seller and buyer.
 Answer: ``{"invoices": [{"ksefNumber", "invoiceHash", "sellerNip", "buyerNip", "invoiceNumber"}]}``.
@@ -13,7 +15,7 @@ import json
 
 from lxml import etree
 
-from ..clock import UTC, iso
+from ..clock import UTC, iso, parse_iso
 from ..ids import ksef_number, reference_number
 from ..invoice_xml import FORMS, extract_facts, invoice_metadata, polish_date, verify_invoice
 from ..web import json_response
@@ -35,6 +37,8 @@ def seed_purchase_invoices(request):
     if form.get("systemCode") not in FORMS:
         return _error("formCode.systemCode must be one of %s" % ", ".join(FORMS))
     documents = body.get("invoices")
+    if documents is None and body.get("xml"):  # single-invoice shorthand: {"xml": "<base64>"}
+        documents = [{"xmlBase64": body["xml"]}]
     if not isinstance(documents, list) or not documents:
         return _error("send {'invoices': [{'xml': '<Faktura ...>'} or {'xmlBase64': '...'}]}")
     prepared = []
@@ -50,10 +54,15 @@ def seed_purchase_invoices(request):
         facts = verdict.facts or _facts_without_validation(content, form)
         if not facts or not facts.get("seller_nip"):
             return _error("invoices[%d]: seller NIP (Podmiot1/DaneIdentyfikacyjne/NIP) not found" % index)
-        prepared.append((content, facts))
+        storage = item.get("permanentStorageDate") or body.get("permanentStorageDate")
+        try:
+            storage_ts = parse_iso(storage).timestamp() if storage else None
+        except (ValueError, AttributeError):
+            return _error("invoices[%d]: permanentStorageDate must be ISO 8601, e.g. 2025-08-28T09:22:13+00:00" % index)
+        prepared.append((content, facts, storage_ts))
     results = []
-    for content, facts in prepared:
-        results.append(_store(app, content, facts, form))
+    for content, facts, storage_ts in prepared:
+        results.append(_store(app, content, facts, form, storage_ts))
     return json_response(201, {"invoices": results})
 
 
@@ -65,12 +74,13 @@ def _facts_without_validation(content, form):
     return extract_facts(root, FORMS[form["systemCode"]][0])
 
 
-def _store(app, content, facts, form):
+def _store(app, content, facts, form, storage_ts=None):
     now_ts = app.clock.time()
     now = datetime.datetime.fromtimestamp(now_ts, UTC)
     invoice_hash = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
     number = ksef_number(facts["seller_nip"], now)
-    storage_ts = now_ts + float(app.config["permanentStorageDelaySeconds"])
+    if storage_ts is None:
+        storage_ts = now_ts + float(app.config["permanentStorageDelaySeconds"])
     mode = "Offline" if (facts["issue_date"] or "9999") < polish_date(now).isoformat() else "Online"
     metadata = invoice_metadata(facts, ksef_number=number, invoice_hash=invoice_hash, form_code=form,
                                 invoicing_date=iso(now), acquisition_date=iso(now),

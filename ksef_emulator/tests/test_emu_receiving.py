@@ -115,7 +115,6 @@ def test_filters_narrow_the_result(api, buyer):
     vat = seed(api, nip, seller=seller)[0]
     other = seed(api, nip)[0]
     correction = seed(api, nip, seller=seller, rodzaj="KOR")
-    assert correction  # a KOR without the correction fields is still schema-checked by the seeder
     all_numbers = {vat["ksefNumber"], other["ksefNumber"], correction[0]["ksefNumber"]}
 
     def numbers(**extra):
@@ -145,9 +144,6 @@ def test_filters_narrow_the_result(api, buyer):
     issue = query(api, access, buyer_filters("Issue", start=today + "T00:00:00")).json()
     assert {item["ksefNumber"] for item in issue["invoices"]} == all_numbers
     assert "permanentStorageHwmDate" not in issue or issue["permanentStorageHwmDate"] is None
-    invoicing = query(api, access, buyer_filters("Invoicing", start=ago(60), to=ago(30)))
-    assert invoicing.status_code == 200
-    # dateRange.to is inside the dateRange object
     in_range = query(api, access, {"subjectType": "Subject2", "dateRange": {
         "dateType": "Invoicing", "from": ago(60), "to": ago(30)}}).json()
     assert in_range["invoices"] == []
@@ -226,16 +222,34 @@ def test_hwm_restriction_and_21183(api, buyer):
     hwm = body["permanentStorageHwmDate"]
     unrestricted = query(api, access, buyer_filters(start=ago(10))).json()
     assert [i["ksefNumber"] for i in unrestricted["invoices"]] == [older["ksefNumber"], newer["ksefNumber"]]
-    # the next window starts at the HWM; a from after the HWM is refused
+    # the HWM is the newest permanent storage date (of any invoice) at or below now - lag
+    assert body["invoices"][0]["permanentStorageDate"] <= hwm < unrestricted_newer_date(api, access)
+    # stable across pages and sort orders of the same query
+    again = query(api, access, dict(buyer_filters(), dateRange={
+        "dateType": "PermanentStorage", "from": ago(10), "restrictToPermanentStorageHwmDate": True}),
+        sortOrder="Desc", pageOffset=10).json()
+    assert again["permanentStorageHwmDate"] == hwm
+    # an explicit older "to" is the HWM of that window
+    older_to = query(api, access, dict(buyer_filters(), dateRange={
+        "dateType": "PermanentStorage", "from": ago(10), "to": ago(9)})).json()
+    assert older_to["permanentStorageHwmDate"] < hwm
+    # the next window starts at the HWM (inclusive: a boundary invoice may come again, dedupe by number)
     api.emu.admin("/clock", {"advanceSeconds": 60})
     after = query(api, access, dict(buyer_filters(), dateRange={
         "dateType": "PermanentStorage", "from": hwm, "restrictToPermanentStorageHwmDate": True})).json()
-    assert [i["ksefNumber"] for i in after["invoices"]] == [newer["ksefNumber"]]
+    assert after["invoices"][-1]["ksefNumber"] == newer["ksefNumber"]
+    both = [i["ksefNumber"] for i in body["invoices"] + after["invoices"]]
+    assert list(dict.fromkeys(both)) == [older["ksefNumber"], newer["ksefNumber"]]
     future = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)).isoformat()
     refused = query(api, access, dict(buyer_filters(), dateRange={
         "dateType": "PermanentStorage", "from": future, "restrictToPermanentStorageHwmDate": True}))
     assert refused.status_code == 400
     assert refused.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21183
+
+
+def unrestricted_newer_date(api, access):
+    invoices = query(api, access, buyer_filters(start=ago(10))).json()["invoices"]
+    return invoices[-1]["permanentStorageDate"]
 
 
 # -- exports ---------------------------------------------------------------------------------------
@@ -388,3 +402,57 @@ def test_export_from_after_hwm_gives_status_420(api, buyer):
     _, _, status = run_export(api, access, {"subjectType": "Subject2", "dateRange": {
         "dateType": "PermanentStorage", "from": future, "restrictToPermanentStorageHwmDate": True}})
     assert status["status"]["code"] == 420
+
+
+def test_third_subject_and_authorized_subject_roles(api):
+    third, authorized, buyer_nip = random_nip(), random_nip(), random_nip()
+    api.emu.admin("/config", {"permanentStorageHwmLagSeconds": 0})
+    xml = fa3_invoice("FZ/%s" % os.urandom(4).hex(), seller_nip=random_nip(), buyer_nip=buyer_nip).replace(
+        b"</Podmiot2>", (
+            "</Podmiot2><Podmiot3><DaneIdentyfikacyjne><NIP>%s</NIP><Nazwa>Odbiorca</Nazwa></DaneIdentyfikacyjne>"
+            "<Rola>2</Rola></Podmiot3><PodmiotUpowazniony><DaneIdentyfikacyjne><NIP>%s</NIP><Nazwa>Komornik</Nazwa>"
+            "</DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju><AdresL1>ul. Sądowa 3</AdresL1></Adres>"
+            "<RolaPU>1</RolaPU></PodmiotUpowazniony>" % (third, authorized)).encode("utf-8"))
+    number = api.emu.admin("/purchase-invoices", {"invoices": [{"xmlBase64": b64(xml)}]})["invoices"][0]["ksefNumber"]
+    for nip, subject_type in ((third, "Subject3"), (authorized, "SubjectAuthorized")):
+        access = api.access_token(nip, ["InvoiceRead"])
+        found = query(api, access, dict(buyer_filters(), subjectType=subject_type)).json()["invoices"]
+        assert [item["ksefNumber"] for item in found] == [number]
+        assert query(api, access, buyer_filters()).json()["invoices"] == []  # not the buyer
+        assert api.get("/invoices/ksef/%s" % number, access).content == xml
+    stranger = api.access_token(random_nip(), ["InvoiceRead"])
+    denied = api.get("/invoices/ksef/%s" % number, stranger)
+    assert denied.status_code == 400 and denied.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21164
+
+
+def test_seed_with_permanent_storage_date_and_single_xml_form(api, buyer):
+    nip, access = buyer
+    stored = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=20)).replace(microsecond=0)
+    xml = fa3_invoice("FZ/%s" % os.urandom(4).hex(), seller_nip=random_nip(), buyer_nip=nip)
+    seeded = api.emu.admin("/purchase-invoices", {"xml": b64(xml), "permanentStorageDate": stored.isoformat()})
+    number = seeded["invoices"][0]["ksefNumber"]
+    window = query(api, access, {"subjectType": "Subject2", "dateRange": {
+        "dateType": "PermanentStorage", "from": (stored - datetime.timedelta(hours=1)).isoformat(),
+        "to": (stored + datetime.timedelta(hours=1)).isoformat()}}).json()
+    assert [i["ksefNumber"] for i in window["invoices"]] == [number]
+    assert window["invoices"][0]["permanentStorageDate"].startswith(stored.strftime("%Y-%m-%dT%H:%M:%S"))
+    # an explicit, older "to" is the HWM of that window
+    assert window["permanentStorageHwmDate"].startswith((stored + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def test_seed_command_line(api, buyer, tmp_path):
+    import subprocess
+    import sys
+    from ksef_emulator.testing import REPO_ROOT
+    nip, access = buyer
+    path = tmp_path / "zakup.xml"
+    path.write_bytes(fa3_invoice("FZ/%s" % os.urandom(4).hex(), seller_nip=random_nip(), buyer_nip=nip))
+    done = subprocess.run([sys.executable, "-m", "ksef_emulator", "seed", "--url", api.emu.base_url, str(path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    number = json.loads(done.stdout)["invoices"][0]["ksefNumber"]
+    assert [i["ksefNumber"] for i in query(api, access, buyer_filters()).json()["invoices"]] == [number]
+    path.write_bytes(b"<Faktura/>")
+    refused = subprocess.run([sys.executable, "-m", "ksef_emulator", "seed", "--url", api.emu.base_url, str(path)],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "seeding refused (400)" in refused.stderr and "430" in refused.stderr

@@ -1,5 +1,6 @@
 """End-to-end receiving against the emulator: metadata paging, download, export with HWM sync."""
 import datetime
+import logging
 import time
 
 import pytest
@@ -41,10 +42,13 @@ def _filters(date_type="PermanentStorage"):
     return {"subjectType": "Subject2", "dateRange": {"dateType": date_type, "from": since}}
 
 
-def test_metadata_paging_and_download(seeded, reader):
+def test_metadata_paging_and_download(seeded, reader, caplog):
     invoices = seeded
     expected_hashes = {sha256_b64(xml) for xml in invoices}
-    metadata = list(reader.iter_invoice_metadata(_filters("Invoicing"), page_size=10))
+    with caplog.at_level(logging.INFO, logger="ksef_protocol"):
+        metadata = list(reader.iter_invoice_metadata(_filters("Invoicing"), page_size=10))
+    # 12+ invoices with 10 per page: the hasMore rule made the client ask for a second page.
+    assert caplog.text.count("POST") >= 2 and "/invoices/query/metadata -> 200" in caplog.text
     by_hash = {m["invoiceHash"]: m for m in metadata}
     assert expected_hashes <= set(by_hash)
     assert len({m["ksefNumber"] for m in metadata}) == len(metadata)

@@ -5,6 +5,7 @@ from ksef_protocol import KsefRateLimited, RateLimiter
 
 
 def make(fake_clock, **kwargs):
+    kwargs.setdefault("safety_margin", 0.0)
     return RateLimiter(clock=fake_clock, sleep=fake_clock.sleep, **kwargs)
 
 
@@ -85,3 +86,10 @@ def test_none_group_is_never_limited(fake_clock):
     limiter = make(fake_clock, limits={"other": (1, 1, 1)})
     for _ in range(5):
         assert limiter.acquire(None) == 0.0
+
+
+def test_safety_margin_lengthens_every_window(fake_clock):
+    limiter = make(fake_clock, limits={"g": (1, None, None)}, safety_margin=0.05)
+    limiter.acquire("g")
+    fake_clock.now += 1.0  # exactly one window later is still too early with the margin
+    assert limiter.delay_for("g") == pytest.approx(0.05)

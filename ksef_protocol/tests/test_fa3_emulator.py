@@ -9,7 +9,8 @@ import pytest
 
 from _core_polling import wait_for_invoice
 from fa3_cases import SELLER_NIP
-from ksef_protocol import SessionKey
+from ksef_protocol import Environment, KsefClient, SessionKey
+from ksef_protocol.ratelimit import RateLimiter
 
 HERE = Path(__file__).parent
 PURE_GOLDEN = sorted((HERE / "data" / "fa3" / "golden").glob("*.xml"))
@@ -17,7 +18,11 @@ ODOO_GOLDEN = sorted((HERE.parent.parent / "tests" / "data" / "fa3").glob("*.xml
 
 
 @pytest.fixture
-def fa3_session(emulator, emulator_client):
+def fa3_session(emulator, fake_clock):
+    # The client keeps KSeF's 30 sends/minute; a fake clock lets the limiter "wait" without sleeping
+    # (the test emulator has its own rate limits off).
+    emulator_client = KsefClient(Environment.custom(emulator.base_url), timeout=10.0, jitter=lambda: 0.0,
+                                 limiter=RateLimiter(clock=fake_clock, sleep=fake_clock.sleep))
     token = emulator.admin("/tokens", {"nip": SELLER_NIP, "permissions": ["InvoiceWrite", "InvoiceRead"],
                                        "description": "fa3 golden files"})["token"]
     emulator_client.authenticate_with_ksef_token(SELLER_NIP, token)

@@ -1,0 +1,262 @@
+"""Incremental download of purchase invoices (the company as buyer, ``Subject2``) from KSeF.
+
+One checkpoint per company: the ``permanentStorageDate`` high-water mark (HWM) up to
+which every purchase invoice is known to be imported (digest §8.4). Each step exports
+``PermanentStorage`` dates from the checkpoint with ``restrictToPermanentStorageHwmDate``,
+imports the invoices (deduplicated by KSeF number) and only then moves the checkpoint to
+``lastPermanentStorageDate`` (truncated package) or ``permanentStorageHwmDate``. An outage,
+a rate limit or an unfinished export ends the run with the checkpoint unchanged, so the
+next run fetches the same window again and skips what was already imported.
+"""
+import datetime
+import logging
+
+from odoo import api, fields, models, modules
+from odoo.exceptions import UserError
+from odoo.tools import config
+
+from ..ksef_protocol import SessionKey
+from ..ksef_protocol.api_receiving import next_checkpoint
+from ..ksef_protocol.errors import (KsefError, KsefOperationFailed, KsefOperationPending, KsefRateLimited,
+                                    KsefServerError, KsefTransportError, KsefUnauthorized)
+
+_logger = logging.getLogger(__name__)
+
+#: Without a checkpoint, the first run fetches invoices stored in KSeF during this period.
+INITIAL_LOOKBACK = datetime.timedelta(days=30)
+#: KSeF accepts a date range of at most 3 months; a longer gap is fetched window by window.
+MAX_WINDOW = datetime.timedelta(days=89)
+#: Seconds one run waits for KSeF to prepare an export before trying again later.
+EXPORT_WAIT_SECONDS = 20.0
+#: Export steps per company and run (each step returns up to 10,000 invoices).
+MAX_STEPS_PER_RUN = 10
+#: When to try again after an outage (KSeF unreachable, export not ready).
+RETRY_DELAY = datetime.timedelta(minutes=15)
+#: KSeF export status: the range starts after the HWM (nothing new is stored yet).
+EXPORT_STATUS_AFTER_HWM = 420
+
+
+def _can_commit():
+    """Commit between invoices in real runs; never inside tests (they roll back)."""
+    return not config['test_enable'] and not modules.module.current_test
+
+
+def _parse_ksef_datetime(value):
+    """An aware UTC datetime from a KSeF ISO 8601 date-time (up to 7 fractional digits)."""
+    text = value.strip().replace('Z', '+00:00')
+    if '.' in text:
+        head, tail = text.split('.', 1)
+        digits = len(tail) - len(tail.lstrip('0123456789'))
+        text = '%s.%s%s' % (head, (tail[:digits] + '000000')[:6], tail[digits:])
+    moment = datetime.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _format_ksef_datetime(moment):
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec='microseconds')
+
+
+def _error_text(error):
+    if error.errors:
+        return '\n'.join('%s %s%s' % (e.code, e.description, (': ' + '; '.join(e.details)) if e.details else '')
+                         for e in error.errors)
+    return error.message
+
+
+class _StopReceiving(Exception):
+    """End this company's run without moving the checkpoint; ``retry_after`` seconds or None."""
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ResCompany(models.Model):
+    _inherit = 'res.company'
+
+    l10n_pl_ksef_receive_enabled = fields.Boolean(
+        string="Receive vendor bills from KSeF",
+        help="The scheduled action downloads purchase invoices issued to this company in KSeF and creates "
+             "draft vendor bills from them.")
+    l10n_pl_ksef_receive_checkpoint = fields.Char(
+        string="KSeF receiving checkpoint", readonly=True, copy=False,
+        help="KSeF permanent-storage date (HWM) up to which purchase invoices are imported; kept verbatim "
+             "as KSeF returned it.")
+    l10n_pl_ksef_receive_env_key = fields.Char(readonly=True, copy=False)
+    l10n_pl_ksef_last_receive_date = fields.Datetime(
+        string="Last KSeF receiving", readonly=True, copy=False,
+        help="When purchase invoices were last fetched from KSeF successfully.")
+    l10n_pl_ksef_receive_error = fields.Text(
+        string="KSeF receiving problem", readonly=True, copy=False,
+        help="Why the last attempt to fetch purchase invoices from KSeF did not finish.")
+
+    # ------------------------------------------------------------------
+    # Entry points
+    # ------------------------------------------------------------------
+    @api.model
+    def _l10n_pl_ksef_cron_receive_invoices(self):
+        """Scheduled action: fetch new purchase invoices of every company that receives from KSeF."""
+        companies = self.sudo().search([('l10n_pl_ksef_receive_enabled', '=', True)])
+        retry_at = None
+        for company in companies:
+            result = company._l10n_pl_ksef_receive_invoices()
+            if result['retry_at']:
+                retry_at = min(retry_at or result['retry_at'], result['retry_at'])
+        if retry_at:
+            cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices', raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger(at=retry_at)
+
+    def action_l10n_pl_ksef_receive_invoices(self):
+        """Button "Fetch from KSeF": run the incremental sync now and open what was imported."""
+        self.ensure_one()
+        if not self.env.user.has_group('account.group_account_invoice'):
+            raise UserError(self.env._("Only users with invoicing rights can fetch invoices from KSeF."))
+        result = self.sudo()._l10n_pl_ksef_receive_invoices()
+        if result['error']:
+            raise UserError(result['error'])
+        if not result['moves']:
+            return {
+                'type': 'ir.actions.client',
+                'tag': 'display_notification',
+                'params': {'type': 'info', 'sticky': False,
+                           'message': self.env._("No new purchase invoices in KSeF.")},
+            }
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._("Received from KSeF"),
+            'res_model': 'account.move',
+            'view_mode': 'list,form',
+            'domain': [('id', 'in', result['moves'].ids)],
+            'context': {'default_move_type': 'in_invoice'},
+        }
+
+    def _l10n_pl_ksef_receive_invoices(self, max_steps=MAX_STEPS_PER_RUN):
+        """Fetch purchase invoices stored in KSeF since the checkpoint and import them as draft bills.
+
+        :returns: ``{'moves': account.move imported in this run, 'error': str | False,
+            'retry_at': datetime | None}``; on an error the checkpoint is unchanged and the
+            bills already created stay (the next run skips them by KSeF number).
+        """
+        self.ensure_one()
+        company = self.sudo()
+        imported = self.env['account.move']
+        try:
+            try:
+                imported = company._l10n_pl_ksef_receive_steps(max_steps, imported)
+            except KsefUnauthorized:
+                # The stored access token was revoked or expired early: authenticate again, once.
+                company._l10n_pl_ksef_forget_access_token()
+                imported = company._l10n_pl_ksef_receive_steps(max_steps, imported)
+        except _StopReceiving as stop:
+            company.l10n_pl_ksef_receive_error = stop.message
+            delay = datetime.timedelta(seconds=stop.retry_after) if stop.retry_after else RETRY_DELAY
+            return {'moves': imported, 'error': stop.message, 'retry_at': fields.Datetime.now() + delay}
+        except (UserError, KsefError) as error:
+            message = error.args[0] if isinstance(error, UserError) else _error_text(error)
+            _logger.info("KSeF receiving of company %s stopped: %s", company.id, message)
+            company.l10n_pl_ksef_receive_error = message
+            return {'moves': imported, 'error': message, 'retry_at': None}
+        return {'moves': imported, 'error': False, 'retry_at': None}
+
+    # ------------------------------------------------------------------
+    # Steps
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_receive_steps(self, max_steps, imported):
+        """Export, import, advance the checkpoint; repeat while KSeF says there is more."""
+        client = self._l10n_pl_ksef_receiving_call(self._l10n_pl_ksef_get_client)
+        key = SessionKey.generate()
+        for _step in range(max_steps):
+            checkpoint, window_end = self._l10n_pl_ksef_receive_window()
+            date_range = {'dateType': 'PermanentStorage', 'from': checkpoint,
+                          'restrictToPermanentStorageHwmDate': True}
+            if window_end:
+                date_range['to'] = window_end
+            filters = {'subjectType': 'Subject2', 'dateRange': date_range}
+            reference = self._l10n_pl_ksef_receiving_call(client.start_export, filters, key)
+            try:
+                status = self._l10n_pl_ksef_receiving_call(client.wait_for_export, reference,
+                                                           wait=EXPORT_WAIT_SECONDS)
+            except KsefOperationFailed as error:
+                if error.status_code == EXPORT_STATUS_AFTER_HWM:
+                    self._l10n_pl_ksef_receive_done(checkpoint)  # nothing stored after the checkpoint yet
+                    return imported
+                raise
+            package = self._l10n_pl_ksef_receiving_call(client.download_export, status, key)
+            imported |= self._l10n_pl_ksef_import_package(package)
+            package_info = status.get('package') or {}
+            new_checkpoint = next_checkpoint(package_info, checkpoint)
+            truncated = bool(package_info.get('isTruncated'))
+            if window_end and not truncated:
+                new_checkpoint = window_end  # the HWM may lie beyond the window we asked for
+            self._l10n_pl_ksef_receive_done(new_checkpoint)
+            if not truncated and not window_end:
+                return imported
+            if new_checkpoint == checkpoint:
+                raise UserError(self.env._(
+                    "KSeF returned a truncated export without moving past %(date)s; contact KSeF support.",
+                    date=checkpoint))
+        return imported
+
+    def _l10n_pl_ksef_receive_window(self):
+        """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long."""
+        env_key = self._l10n_pl_ksef_environment_key()
+        checkpoint = self.l10n_pl_ksef_receive_checkpoint if self.l10n_pl_ksef_receive_env_key == env_key else False
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if not checkpoint:
+            checkpoint = _format_ksef_datetime(now - INITIAL_LOOKBACK)
+            self.write({'l10n_pl_ksef_receive_checkpoint': checkpoint, 'l10n_pl_ksef_receive_env_key': env_key})
+        start = _parse_ksef_datetime(checkpoint)
+        if now - start > MAX_WINDOW:
+            return checkpoint, _format_ksef_datetime(start + MAX_WINDOW)
+        return checkpoint, None
+
+    def _l10n_pl_ksef_receive_done(self, checkpoint):
+        """Every invoice up to ``checkpoint`` is imported: store it (committed in real runs)."""
+        self.write({
+            'l10n_pl_ksef_receive_checkpoint': checkpoint,
+            'l10n_pl_ksef_last_receive_date': fields.Datetime.now(),
+            'l10n_pl_ksef_receive_error': False,
+        })
+        if _can_commit():
+            self.env['ir.cron']._commit_progress(0)
+
+    def _l10n_pl_ksef_import_package(self, package):
+        """Create draft bills for the package's invoices not imported yet; commit after each."""
+        Move = self.env['account.move']
+        files = package.invoices_by_ksef_number()
+        metadata = {record.get('ksefNumber'): record for record in package.metadata}
+        numbers = sorted(files, key=lambda number: (metadata.get(number, {}).get('permanentStorageDate') or '',
+                                                    number))
+        known = Move._l10n_pl_ksef_find_received(self, numbers)
+        imported = Move
+        for number in numbers:
+            if number in known:
+                continue
+            imported |= Move._l10n_pl_ksef_import_received_invoice(self, number, files[number], metadata.get(number))
+            if _can_commit():
+                self.env['ir.cron']._commit_progress(1)
+        if imported:
+            _logger.info("KSeF: %s purchase invoice(s) imported for company %s", len(imported), self.id)
+        return imported
+
+    @api.model
+    def _l10n_pl_ksef_receiving_call(self, function, *args, **kwargs):
+        """Run a protocol call; outages, rate limits and slow exports end the run for a later retry."""
+        try:
+            return function(*args, **kwargs)
+        except KsefRateLimited as error:
+            raise _StopReceiving(self.env._(
+                "KSeF asked to wait (too many requests); purchase invoices are fetched again in %(seconds)s "
+                "seconds.", seconds=int(error.retry_after or 0) or '?'), error.retry_after) from error
+        except (KsefTransportError, KsefServerError) as error:
+            _logger.info("KSeF unreachable while receiving: %s", error.message)
+            raise _StopReceiving(self.env._(
+                "KSeF is not reachable right now; purchase invoices are fetched again automatically later. "
+                "(%(error)s)", error=_error_text(error))) from error
+        except KsefOperationPending as error:
+            raise _StopReceiving(self.env._(
+                "KSeF is still preparing the invoice export; it is fetched again automatically later.")) from error

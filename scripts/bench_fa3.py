@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Benchmark: FA(3) build time per invoice next to Odoo's own UBL export
+(account_edi_ubl_cii, Peppol BIS 3) for the same invoices in the same run.
+
+Usage (from the repository root):
+
+    python3 scripts/bench_fa3.py [N]          # N invoices (default 200)
+
+Run that way, the script copies the test template database (as scripts/test.sh
+does), installs l10n_pl_ksef in the copy, runs itself inside ``odoo shell``
+and drops the copy.  Inside an existing database it can also be piped into
+``odoo shell -d DB`` (``BENCH_FA3_N`` sets N); everything it creates is rolled back.
+"""
+import os
+import subprocess
+import sys
+import time
+
+BENCH_COUNT = int(os.environ.get('BENCH_FA3_N') or (sys.argv[1] if len(sys.argv) > 1 else 200))
+
+
+def run_in_fresh_database():
+    """Outside Odoo: copy the template database, install the addon, run this file in odoo shell."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = r'''
+set -euo pipefail
+cd "$1"
+. scripts/odoo_env.sh
+tpl_stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
+TEMPLATE_DB="ksef_tpl_$tpl_stamp"
+if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
+    odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init --http-interface=127.0.0.1 \
+        --log-level=warn
+fi
+DB="ksef_bench_$$"
+createdb -T "$TEMPLATE_DB" "$DB"
+trap 'dropdb --if-exists "$DB"' EXIT
+odoo_bin server -d "$DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
+BENCH_FA3_N="$2" odoo_bin shell -d "$DB" --no-http --log-level=warn < scripts/bench_fa3.py
+'''
+    return subprocess.call(['bash', '-c', script, 'bench_fa3', root, str(BENCH_COUNT)])
+
+
+def benchmark(env, count):
+    """Create ``count`` posted Polish invoices of mixed rates and time both exports."""
+    from odoo import Command
+    from odoo.addons.l10n_pl_ksef.ksef_protocol.fa3 import validate_fa3
+
+    # chart_template_load: no automatic install of country modules (e.g. account_peppol) for the new company.
+    company = env['res.company'].with_context(chart_template_load=True).create({
+        'name': 'Benchmark Sp. z o.o.', 'vat': '5260250009', 'street': 'ul. Prosta 1', 'zip': '00-001',
+        'city': 'Warszawa', 'country_id': env.ref('base.pl').id, 'currency_id': env.ref('base.PLN').id})
+    env.user.company_ids |= company
+    env = env(context=dict(env.context, allowed_company_ids=[company.id]))
+    env['account.chart.template'].try_loading('pl', company=company, install_demo=False)
+    chart = env['account.chart.template'].with_company(company)
+    taxes = [chart.ref(code) for code in ('vs_kraj_23', 'vs_kraj_8', 'vs_kraj_5')]
+    buyer = env['res.partner'].create({
+        'name': 'Odbiorca S.A.', 'is_company': True, 'vat': 'PL1234560007', 'street': 'ul. Długa 5',
+        'zip': '80-001', 'city': 'Gdańsk', 'country_id': env.ref('base.pl').id})
+    product = env['product.product'].create({'name': 'Towar', 'default_code': 'T-1'})
+    moves = env['account.move'].create([{
+        'move_type': 'out_invoice', 'partner_id': buyer.id, 'invoice_date': '2026-02-02',
+        'invoice_line_ids': [Command.create({
+            'product_id': product.id, 'name': 'Pozycja %d' % line, 'quantity': 1 + (index + line) % 7,
+            'price_unit': 10.0 + 3.7 * line + index % 13, 'tax_ids': [Command.set(taxes[line % 3].ids)]})
+            for line in range(1 + index % 5)],
+    } for index in range(count)])
+    moves.action_post()
+    ubl = env['account.edi.xml.ubl_bis3']
+
+    started = time.perf_counter()
+    fa3_documents = [move._l10n_pl_ksef_render_fa3() for move in moves]
+    fa3_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    ubl_documents = [ubl._export_invoice(move)[0] for move in moves]
+    ubl_seconds = time.perf_counter() - started
+    for xml in fa3_documents:
+        validate_fa3(xml)
+
+    lines = sum(len(move.invoice_line_ids) for move in moves)
+    print("invoices: %d (%d lines)" % (count, lines))
+    print("FA(3) build+XSD validation (l10n_pl_ksef): %7.2f ms per invoice, %6.2f s total, %d bytes avg"
+          % (1000 * fa3_seconds / count, fa3_seconds, sum(map(len, fa3_documents)) // count))
+    print("UBL BIS 3 export (account_edi_ubl_cii):     %7.2f ms per invoice, %6.2f s total, %d bytes avg"
+          % (1000 * ubl_seconds / count, ubl_seconds, sum(map(len, ubl_documents)) // count))
+
+
+if 'env' in globals():  # inside odoo shell
+    try:
+        benchmark(env, BENCH_COUNT)  # noqa: F821 (provided by odoo shell)
+    finally:
+        env.cr.rollback()  # noqa: F821
+elif __name__ == '__main__':
+    sys.exit(run_in_fresh_database())

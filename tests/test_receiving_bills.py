@@ -1,0 +1,257 @@
+"""Receiving purchase invoices from KSeF as draft vendor bills, end to end against the emulator."""
+import datetime
+import os
+import uuid
+from decimal import Decimal as D
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..ksef_protocol import SessionKey
+from ..ksef_protocol.fa3 import build_fa3, compute_totals, parse_fa3
+from ..ksef_protocol.fa3.model import Address, BankAccount, Contact, DueDate, Invoice, Line, Party, Payment, Totals
+from .common import BUYER_NIP, SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
+
+#: The company of the tests is SELLER_NIP: here it is the buyer of what its suppliers send.
+COMPANY_NIP = SELLER_NIP
+NEW_SUPPLIER_NIP = SECOND_SELLER_NIP
+KNOWN_SUPPLIER_NIP = BUYER_NIP
+OTHER_BUYER_NIP = '1111111111'
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'ksef_protocol', 'tests', 'data', 'fa3', 'golden')
+
+
+@tagged('post_install', '-at_install', 'l10n_pl_ksef')
+class TestReceivingBills(KsefEmulatorCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.l10n_pl_ksef_receive_enabled = True
+        # The customer of the sending tests (NIP BUYER_NIP) is also a supplier here.
+        cls.known_supplier = cls.buyer
+
+    def setUp(self):
+        super().setUp()
+        # The emulator keeps invoices seeded by earlier tests: start each test's sync just before now.
+        self.start_checkpoint = self.set_checkpoint(datetime.timedelta(seconds=-1))
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+    def set_checkpoint(self, offset):
+        moment = datetime.datetime.now(datetime.timezone.utc) + offset
+        value = moment.isoformat(timespec='microseconds')
+        self.company.write({'l10n_pl_ksef_receive_checkpoint': value,
+                            'l10n_pl_ksef_receive_env_key': self.company._l10n_pl_ksef_environment_key()})
+        return value
+
+    def make_invoice(self, seller_nip, buyer_nip, lines, payment=None, seller_name="Dostawca Nowy S.A."):
+        """An FA(3) purchase invoice with a number no other test uses (the emulator refuses duplicates)."""
+        invoice = Invoice(
+            seller=Party(name=seller_name, nip=seller_nip,
+                         address=Address('PL', "ul. Piękna 7", "00-549 Warszawa"),
+                         contacts=[Contact(email="faktury@dostawca.example.com")]),
+            buyer=Party(name="Nasza Firma", nip=buyer_nip, address=Address('PL', "ul. Marszałkowska 1/2",
+                                                                           "00-624 Warszawa")),
+            number="FZ/%s" % uuid.uuid4().hex[:10].upper(),
+            issue_date=self.polish_today(),
+            created_at=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0),
+            totals=Totals({}, D(0)), lines=lines, payment=payment)
+        invoice.totals = compute_totals(invoice)
+        return invoice
+
+    def seed(self, *invoices):
+        """Put invoices into the emulator's KSeF as if their sellers had sent them; returns
+        ``[(ksef_number, xml_bytes, invoice)]``."""
+        xmls = [build_fa3(invoice) for invoice in invoices]
+        answer = self.emulator.admin('/purchase-invoices', {'invoices': [{'xml': x.decode('utf-8')} for x in xmls]})
+        return [(item['ksefNumber'], xml, invoice) for item, xml, invoice in zip(answer['invoices'], xmls, invoices)]
+
+    def receive(self):
+        """What the scheduled action does."""
+        self.env['res.company']._l10n_pl_ksef_cron_receive_invoices()
+
+    def received_bills(self, numbers):
+        return self.env['account.move'].search([('company_id', '=', self.company.id),
+                                                ('l10n_pl_ksef_number', 'in', list(numbers))])
+
+    def purchase_tax(self, template_id):
+        return self.env['account.chart.template'].with_company(self.company).ref(template_id)
+
+    def three_rate_invoice(self):
+        due = self.polish_today() + datetime.timedelta(days=14)
+        return self.make_invoice(NEW_SUPPLIER_NIP, COMPANY_NIP, [
+            Line("Usługa doradcza", "23", "godz.", D(10), D("150.00"), net=D("1500.00")),
+            Line("Catering", "8", "szt.", D(20), D("35.50"), net=D("710.00")),
+            Line("Książka", "5", "szt.", D(3), D("49.99"), net=D("149.97")),
+        ], payment=Payment(due_dates=[DueDate(date=due)], method=6,
+                           bank_accounts=[BankAccount("PL61109010140000071219812874", swift="WBKPPLPP")]))
+
+    # ------------------------------------------------------------------
+    # Tests
+    # ------------------------------------------------------------------
+    def test_received_invoices_become_draft_vendor_bills(self):
+        (first_number, first_xml, first), (second_number, _xml, second), (foreign_number, _x, _f) = self.seed(
+            self.three_rate_invoice(),
+            self.make_invoice(KNOWN_SUPPLIER_NIP, COMPANY_NIP, [
+                Line("Licencja", "23", "szt.", D(2), D("400.00"), net=D("800.00"))], seller_name="Znany"),
+            self.make_invoice(KNOWN_SUPPLIER_NIP, OTHER_BUYER_NIP, [
+                Line("Nie dla nas", "23", "szt.", D(1), D("100.00"), net=D("100.00"))]),
+        )
+        self.receive()
+
+        bills = self.received_bills([first_number, second_number, foreign_number])
+        self.assertEqual(sorted(bills.mapped('l10n_pl_ksef_number')), sorted([first_number, second_number]),
+                         "only invoices issued to the company's NIP are imported")
+        bill = bills.filtered(lambda m: m.l10n_pl_ksef_number == first_number)
+        self.assertRecordValues(bill, [{
+            'move_type': 'in_invoice', 'state': 'draft', 'ref': first.number,
+            'invoice_date': first.issue_date, 'invoice_date_due': first.payment.due_dates[0].date,
+            'currency_id': self.env.ref('base.PLN').id,
+            'amount_untaxed': 2359.97, 'amount_tax': 345.0 + 56.8 + 7.5, 'amount_total': float(first.totals.total),
+        }])
+        # A supplier unknown so far is created from Podmiot1, with its NIP and address.
+        self.assertRecordValues(bill.partner_id, [{
+            'name': "Dostawca Nowy S.A.", 'vat': 'PL' + NEW_SUPPLIER_NIP, 'zip': '00-549', 'city': "Warszawa",
+            'street': "ul. Piękna 7", 'email': "faktury@dostawca.example.com",
+        }])
+        self.assertEqual(bill.partner_bank_id.sanitized_acc_number, "PL61109010140000071219812874")
+        self.assertEqual(bill.partner_bank_id.partner_id, bill.partner_id)
+        lines = bill.invoice_line_ids.sorted('sequence')
+        self.assertEqual(lines.mapped('name'), ["Usługa doradcza", "Catering", "Książka"])
+        self.assertEqual(lines.mapped('quantity'), [10.0, 20.0, 3.0])
+        self.assertEqual(lines.mapped('price_unit'), [150.0, 35.5, 49.99])
+        self.assertEqual([line.tax_ids for line in lines],
+                         [self.purchase_tax('vz_kraj_23'), self.purchase_tax('vz_kraj_8'),
+                          self.purchase_tax('vz_kraj_5')])
+        # The exact XML downloaded from KSeF is attached.
+        attachment = self.env['ir.attachment'].search([('res_model', '=', 'account.move'), ('res_id', '=', bill.id)])
+        self.assertEqual(attachment.name, '%s.xml' % first_number)
+        self.assertEqual(attachment.raw, first_xml)
+
+        known = bills - bill
+        self.assertEqual(known.partner_id, self.known_supplier, "an existing supplier is found by NIP")
+        self.assertEqual(known.amount_total, float(second.totals.total))
+        self.assertEqual(known.invoice_line_ids.tax_ids, self.purchase_tax('vz_kraj_23'))
+
+        self.assertGreater(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertTrue(self.company.l10n_pl_ksef_last_receive_date)
+        self.assertFalse(self.company.l10n_pl_ksef_receive_error)
+
+    def test_second_run_imports_nothing_new(self):
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        self.receive()
+        self.assertEqual(len(self.received_bills([number])), 1)
+        checkpoint = self.company.l10n_pl_ksef_receive_checkpoint
+        bill_count = self.env['account.move'].search_count([('company_id', '=', self.company.id)])
+
+        self.receive()
+        self.assertEqual(self.env['account.move'].search_count([('company_id', '=', self.company.id)]), bill_count)
+        self.assertGreaterEqual(self.company.l10n_pl_ksef_receive_checkpoint, checkpoint)
+
+        # Even when the same window is fetched again (checkpoint rewound), nothing is imported twice.
+        self.company.l10n_pl_ksef_receive_checkpoint = self.start_checkpoint
+        self.receive()
+        self.assertEqual(self.env['account.move'].search_count([('company_id', '=', self.company.id)]), bill_count)
+
+        # A later invoice is picked up by the next run, alone.
+        [(later_number, _xml, _invoice)] = self.seed(self.make_invoice(
+            KNOWN_SUPPLIER_NIP, COMPANY_NIP, [Line("Serwis", "8", "szt.", D(1), D("50.00"), net=D("50.00"))]))
+        self.receive()
+        self.assertEqual(self.env['account.move'].search_count([('company_id', '=', self.company.id)]),
+                         bill_count + 1)
+        self.assertEqual(self.received_bills([later_number]).invoice_line_ids.tax_ids, self.purchase_tax('vz_kraj_8'))
+
+    def test_outage_keeps_checkpoint_and_next_run_catches_up(self):
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        self.emulator.admin('/faults', {'pathPattern': '/invoices/exports$', 'method': 'POST', 'count': 1,
+                                        'kind': 'html', 'status': 503})
+        result = self.company._l10n_pl_ksef_receive_invoices()
+
+        self.assertFalse(self.received_bills([number]))
+        self.assertEqual(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertFalse(self.company.l10n_pl_ksef_last_receive_date)
+        self.assertIn("not reachable", self.company.l10n_pl_ksef_receive_error)
+        self.assertTrue(result['retry_at'], "an outage asks for another run later")
+
+        self.receive()
+        self.assertEqual(len(self.received_bills([number])), 1)
+        self.assertFalse(self.company.l10n_pl_ksef_receive_error)
+        self.assertGreater(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+
+    def test_rate_limit_keeps_checkpoint_and_waits_as_asked(self):
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        # Use up KSeF's per-minute export limit (16) in two bursts under the per-second limit (8).
+        self.emulator.admin('/config', {'rateLimitsEnabled': True})
+        self.addCleanup(self.emulator.admin, '/config', {'rateLimitsEnabled': False})
+        self.addCleanup(self.emulator.admin, '/rate-limits/reset', {})
+        client = self.company._l10n_pl_ksef_get_client()
+        key = SessionKey.generate()
+        filters = {'subjectType': 'Subject2', 'dateRange': {'dateType': 'PermanentStorage',
+                                                            'from': self.start_checkpoint}}
+        for _burst in range(2):
+            for _request in range(8):
+                client.start_export(filters, key)
+            self.emulator.admin('/clock', {'advanceSeconds': 1.5})
+        before = fields.Datetime.now()
+
+        result = self.company._l10n_pl_ksef_receive_invoices()
+
+        self.assertFalse(self.received_bills([number]))
+        self.assertEqual(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertIn("too many requests", self.company.l10n_pl_ksef_receive_error)
+        self.assertGreaterEqual(result['retry_at'], before + datetime.timedelta(seconds=30),
+                                "the next run waits for KSeF's Retry-After, not less")
+
+        self.emulator.admin('/rate-limits/reset', {})
+        self.receive()
+        self.assertEqual(len(self.received_bills([number])), 1)
+
+    def test_cron_retriggers_itself_after_outage(self):
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
+        triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+        self.emulator.admin('/faults', {'pathPattern': '/invoices/exports$', 'method': 'POST', 'count': 1,
+                                        'kind': 'status', 'status': 500})
+        self.receive()
+        self.assertEqual(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), triggers + 1)
+
+    def test_fetch_button_opens_imported_bills(self):
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        action = self.company.action_l10n_pl_ksef_receive_invoices()
+        bill = self.received_bills([number])
+        self.assertEqual(action['res_model'], 'account.move')
+        self.assertEqual(action['domain'], [('id', 'in', bill.ids)])
+        # Nothing new: a notification instead of an empty list.
+        action = self.company.action_l10n_pl_ksef_receive_invoices()
+        self.assertEqual(action['tag'], 'display_notification')
+
+    def test_import_of_foreign_currency_and_correction(self):
+        """The import pipeline on reviewed FA(3) golden files (currency, credit note)."""
+        Move = self.env['account.move']
+        with open(os.path.join(GOLDEN_DIR, 'foreign_currency.xml'), 'rb') as handle:
+            foreign_xml = handle.read()
+        foreign = parse_fa3(foreign_xml)
+        bill = Move._l10n_pl_ksef_import_received_invoice(self.company, 'TEST-FOREIGN-1', foreign_xml)
+        self.assertEqual(bill.currency_id.name, foreign.currency)
+        self.assertNotEqual(foreign.currency, 'PLN')
+        self.assertEqual(bill.amount_total, float(foreign.totals.total))
+        self.assertEqual(Move._l10n_pl_ksef_import_received_invoice(self.company, 'TEST-FOREIGN-1', foreign_xml),
+                         bill, "importing the same KSeF number again returns the existing bill")
+
+        with open(os.path.join(GOLDEN_DIR, 'correction_ksef.xml'), 'rb') as handle:
+            correction_xml = handle.read()
+        correction = parse_fa3(correction_xml)
+        self.assertLess(correction.totals.total, 0)
+        refund = Move._l10n_pl_ksef_import_received_invoice(self.company, 'TEST-KOR-1', correction_xml)
+        self.assertEqual(refund.move_type, 'in_refund')
+        self.assertEqual(refund.amount_total, float(-correction.totals.total))
+
+    def test_unreadable_xml_is_kept_as_bill_to_complete(self):
+        bill = self.env['account.move']._l10n_pl_ksef_import_received_invoice(
+            self.company, 'TEST-BROKEN-1', b'<Faktura>not FA(3)',
+            {'invoiceNumber': "FZ/9", 'issueDate': '2026-02-02', 'seller': {'nip': KNOWN_SUPPLIER_NIP}})
+        self.assertRecordValues(bill, [{'move_type': 'in_invoice', 'state': 'draft', 'ref': "FZ/9",
+                                        'partner_id': self.known_supplier.id, 'l10n_pl_ksef_number': 'TEST-BROKEN-1'}])
+        self.assertFalse(bill.invoice_line_ids)
+        self.assertTrue(any("could not be read" in message.body for message in bill.message_ids))
