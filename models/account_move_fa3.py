@@ -13,7 +13,7 @@ invoice's own totals.  Taxes map to FA(3) rates through
 ``account.tax._l10n_pl_ksef_fa3_rate`` (see ``account_tax_fa3.py``).
 """
 import re
-from datetime import datetime, timezone
+from datetime import timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from odoo import fields, models
@@ -136,7 +136,10 @@ class AccountMove(models.Model):
     # Mapping
     # ------------------------------------------------------------------
     def _l10n_pl_ksef_fa3_translate_findings(self, errors):
-        return [self.env._("FA(3) field %(field)s: %(message)s", field=e.path or "Faktura", message=str(e))
+        _ = self.env._
+        return [_("FA(3) field %(field)s (line %(line)s): %(message)s", field=e.path or "Faktura", line=e.line,
+                  message=e.message) if e.line else
+                _("FA(3) field %(field)s: %(message)s", field=e.path or "Faktura", message=e.message)
                 for e in errors]
 
     def _l10n_pl_ksef_fa3_sign(self):

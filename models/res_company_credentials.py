@@ -71,13 +71,18 @@ class ResCompany(models.Model):
         """The KSeF token to log in with (latest usable one); raises what to do otherwise."""
         self.ensure_one()
         tokens = self.env['ksef.token'].sudo().search(
-            self._l10n_pl_ksef_environment_domain(environment) + [('token_encrypted', '!=', False)],
-            order='create_date desc, id desc')
-        usable = tokens.filtered(lambda t: t.state in ('valid', 'expiring'))
+            self._l10n_pl_ksef_environment_domain(environment), order='create_date desc, id desc')
+        usable = tokens.filtered(lambda t: t.state in ('valid', 'expiring') and t.token_encrypted)
         if usable:
             return usable[0]
         if tokens:
+            # Explain the newest one: that is the one the user expects to be used.
             token = tokens[0]
+            if token.state in ('valid', 'expiring'):
+                raise UserError(self.env._(
+                    "The KSeF token %(name)s is known from KSeF but its value is not stored in Odoo. "
+                    "Enter the token, or generate a new one, in Settings > Invoicing > KSeF credentials.",
+                    name=token.name))
             if token.state == 'expired':
                 raise UserError(self.env._(
                     "The KSeF token %(name)s expired on %(date)s. Generate or enter a new KSeF token in "

@@ -143,30 +143,41 @@ class ResCompany(models.Model):
         """
         self.ensure_one()
         company = self.sudo()
-        imported = self.env['account.move']
+        imported = []  # bills created by the steps: reported even when a later step fails
+        more = False
         try:
             try:
-                imported = company._l10n_pl_ksef_receive_steps(max_steps, imported)
+                more = company._l10n_pl_ksef_receive_steps(max_steps, imported)
             except KsefUnauthorized:
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
-                imported = company._l10n_pl_ksef_receive_steps(max_steps, imported)
+                more = company._l10n_pl_ksef_receive_steps(max_steps, imported)
         except _StopReceiving as stop:
             company.l10n_pl_ksef_receive_error = stop.message
             delay = datetime.timedelta(seconds=stop.retry_after) if stop.retry_after else RETRY_DELAY
-            return {'moves': imported, 'error': stop.message, 'retry_at': fields.Datetime.now() + delay}
+            return {'moves': self._l10n_pl_ksef_moves(imported), 'error': stop.message,
+                    'retry_at': fields.Datetime.now() + delay}
         except (UserError, KsefError) as error:
             message = error.args[0] if isinstance(error, UserError) else _error_text(error)
             _logger.info("KSeF receiving of company %s stopped: %s", company.id, message)
             company.l10n_pl_ksef_receive_error = message
-            return {'moves': imported, 'error': message, 'retry_at': None}
-        return {'moves': imported, 'error': False, 'retry_at': None}
+            return {'moves': self._l10n_pl_ksef_moves(imported), 'error': message, 'retry_at': None}
+        # More than ``max_steps`` packages waiting: carry on in the next run, right away.
+        return {'moves': self._l10n_pl_ksef_moves(imported), 'error': False,
+                'retry_at': fields.Datetime.now() if more else None}
+
+    def _l10n_pl_ksef_moves(self, moves):
+        return self.env['account.move'].union(*moves)
 
     # ------------------------------------------------------------------
     # Steps
     # ------------------------------------------------------------------
     def _l10n_pl_ksef_receive_steps(self, max_steps, imported):
-        """Export, import, advance the checkpoint; repeat while KSeF says there is more."""
+        """Export, import, advance the checkpoint; repeat while KSeF says there is more.
+
+        Each package's new bills are appended to the list ``imported``; returns True when
+        packages remain after ``max_steps``.
+        """
         client = self._l10n_pl_ksef_receiving_call(self._l10n_pl_ksef_get_client)
         key = SessionKey.generate()
         for _step in range(max_steps):
@@ -183,10 +194,10 @@ class ResCompany(models.Model):
             except KsefOperationFailed as error:
                 if error.status_code == EXPORT_STATUS_AFTER_HWM:
                     self._l10n_pl_ksef_receive_done(checkpoint)  # nothing stored after the checkpoint yet
-                    return imported
+                    return False
                 raise
             package = self._l10n_pl_ksef_receiving_call(client.download_export, status, key)
-            imported |= self._l10n_pl_ksef_import_package(package)
+            imported.append(self._l10n_pl_ksef_import_package(package))
             package_info = status.get('package') or {}
             new_checkpoint = next_checkpoint(package_info, checkpoint)
             truncated = bool(package_info.get('isTruncated'))
@@ -194,12 +205,12 @@ class ResCompany(models.Model):
                 new_checkpoint = window_end  # the HWM may lie beyond the window we asked for
             self._l10n_pl_ksef_receive_done(new_checkpoint)
             if not truncated and not window_end:
-                return imported
+                return False
             if new_checkpoint == checkpoint:
                 raise UserError(self.env._(
                     "KSeF returned a truncated export without moving past %(date)s; contact KSeF support.",
                     date=checkpoint))
-        return imported
+        return True
 
     def _l10n_pl_ksef_receive_window(self):
         """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long."""

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
-from odoo import Command, fields
+from odoo import Command
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -135,4 +135,4 @@ class Fa3OdooCase(AccountTestInvoicingCommon):
         return [e.text for e in root.xpath(path, namespaces={'f': root.nsmap[None]})]
 
 
-__all__ = ['Fa3OdooCase', 'compare_nodes', 'CREATED_AT', 'fields']
+__all__ = ['Fa3OdooCase', 'compare_nodes', 'CREATED_AT']

@@ -3,6 +3,7 @@ node by node with reviewed golden files and validated against the XSD."""
 from lxml import etree
 
 from odoo import Command
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .fa3_common import Fa3OdooCase
@@ -280,3 +281,14 @@ class TestFa3Invoices(Fa3OdooCase):
         findings = self.invoice(self.buyer_pl, [("Usługa", 1, 100.0, no_rate)])._l10n_pl_ksef_check_fa3()
         self.assertEqual(len(findings), 1)
         self.assertIn('FA(3) tax rate', findings[0])
+
+    def test_fa3_xsd_finding_names_the_field(self):
+        # Odoo accepts any bank account number; FA(3) needs 10 to 34 characters (TNrRB).
+        self.company_bank.acc_number = '12345'
+        move = self.invoice(self.buyer_pl, [("Usługa", 1, 100.0, 'vs_kraj_23')])
+        findings = move._l10n_pl_ksef_check_fa3()
+        self.assertEqual(len(findings), 1, findings)
+        self.assertIn('Fa/Platnosc/RachunekBankowy/NrRB', findings[0])
+        self.assertIn('line', findings[0])
+        with self.assertRaisesRegex(UserError, 'NrRB'):
+            move._l10n_pl_ksef_render_fa3()

@@ -10,6 +10,7 @@ from odoo.tests import tagged
 from ..ksef_protocol import SessionKey
 from ..ksef_protocol.fa3 import build_fa3, compute_totals, parse_fa3
 from ..ksef_protocol.fa3.model import Address, BankAccount, Contact, DueDate, Invoice, Line, Party, Payment, Totals
+from ..models.res_company_ksef_receiving import _parse_ksef_datetime
 from .common import BUYER_NIP, SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
 
 #: The company of the tests is SELLER_NIP: here it is the buyer of what its suppliers send.
@@ -67,6 +68,11 @@ class TestReceivingBills(KsefEmulatorCase):
         xmls = [build_fa3(invoice) for invoice in invoices]
         answer = self.emulator.admin('/purchase-invoices', {'invoices': [{'xml': x.decode('utf-8')} for x in xmls]})
         return [(item['ksefNumber'], xml, invoice) for item, xml, invoice in zip(answer['invoices'], xmls, invoices)]
+
+    def checkpoint_moved(self):
+        """True when the stored checkpoint is later than the one the test started from."""
+        return _parse_ksef_datetime(self.company.l10n_pl_ksef_receive_checkpoint) \
+            > _parse_ksef_datetime(self.start_checkpoint)
 
     def receive(self):
         """What the scheduled action does."""
@@ -135,7 +141,7 @@ class TestReceivingBills(KsefEmulatorCase):
         self.assertEqual(known.amount_total, float(second.totals.total))
         self.assertEqual(known.invoice_line_ids.tax_ids, self.purchase_tax('vz_kraj_23'))
 
-        self.assertGreater(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertTrue(self.checkpoint_moved())
         self.assertTrue(self.company.l10n_pl_ksef_last_receive_date)
         self.assertFalse(self.company.l10n_pl_ksef_receive_error)
 
@@ -148,7 +154,8 @@ class TestReceivingBills(KsefEmulatorCase):
 
         self.receive()
         self.assertEqual(self.env['account.move'].search_count([('company_id', '=', self.company.id)]), bill_count)
-        self.assertGreaterEqual(self.company.l10n_pl_ksef_receive_checkpoint, checkpoint)
+        self.assertGreaterEqual(_parse_ksef_datetime(self.company.l10n_pl_ksef_receive_checkpoint),
+                                _parse_ksef_datetime(checkpoint))
 
         # Even when the same window is fetched again (checkpoint rewound), nothing is imported twice.
         self.company.l10n_pl_ksef_receive_checkpoint = self.start_checkpoint
@@ -178,7 +185,27 @@ class TestReceivingBills(KsefEmulatorCase):
         self.receive()
         self.assertEqual(len(self.received_bills([number])), 1)
         self.assertFalse(self.company.l10n_pl_ksef_receive_error)
-        self.assertGreater(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertTrue(self.checkpoint_moved())
+
+    def test_truncated_exports_are_followed_to_the_end(self):
+        # KSeF caps a package (10,000 invoices); the emulator's cap of 2 makes 3 invoices need 2 packages.
+        self.emulator.admin('/config', {'receivingTruncationLimit': 2})
+        self.addCleanup(self.emulator.admin, '/config', {'receivingTruncationLimit': 10000})
+        seeded = self.seed(*[self.make_invoice(KNOWN_SUPPLIER_NIP, COMPANY_NIP, [
+            Line("Pozycja %d" % index, "23", "szt.", D(1), D(index * 10), net=D(index * 10))])
+            for index in (1, 2, 3)])
+        exports_before = self.export_count()
+        result = self.company._l10n_pl_ksef_receive_invoices()
+        import logging; logging.getLogger(__name__).info("DEBUG seeded=%s imported=%s", [n for n, _x, _i in seeded], result['moves'].mapped(lambda m: (m.l10n_pl_ksef_number, m.ref, m.partner_id.vat)))
+        numbers = [number for number, _xml, _invoice in seeded]
+        bills = self.received_bills(numbers)
+        self.assertEqual(sorted(bills.mapped('l10n_pl_ksef_number')), sorted(numbers))
+        self.assertEqual(sorted(bills.mapped('amount_untaxed')), [10.0, 20.0, 30.0])
+        self.assertEqual(self.export_count() - exports_before, 2, "a truncated package is followed by another")
+
+    def export_count(self):
+        log = self.emulator.log_text()
+        return log.count('POST /v2/invoices/exports')
 
     def test_rate_limit_keeps_checkpoint_and_waits_as_asked(self):
         [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())

@@ -84,12 +84,14 @@ def check_invoice(invoice: Invoice) -> List[Fa3Finding]:
     if invoice.order:
         all_lines += [("Fa/Zamowienie/ZamowienieWiersz[%d]" % i, line)
                       for i, line in enumerate(invoice.order.lines, 1)]
+    reverse_charge_reported = False
     for path, line in all_lines:
         if line.rate is not None and line.rate not in TAX_RATES:
             findings.append(Fa3Finding(path + "/P_12", "tax rate %r is not an FA(3) rate (%s)"
                                        % (line.rate, ", ".join(TAX_RATES))))
             continue
-        if line.rate == "oo" and not invoice.annotations.reverse_charge:
+        if line.rate == "oo" and not invoice.annotations.reverse_charge and not reverse_charge_reported:
+            reverse_charge_reported = True
             findings.append(Fa3Finding("Fa/Adnotacje/P_18",
                                        "a reverse-charge (oo) line needs the reverse charge annotation P_18"))
         if line.rate is None and line.oss_rate is None and not margin:

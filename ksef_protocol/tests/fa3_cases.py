@@ -12,7 +12,7 @@ from ksef_protocol.fa3 import compute_totals
 from ksef_protocol.fa3.model import (Address, AdvanceInvoiceRef, Annotations, BankAccount, BucketAmount, Contact,
                                      CorrectedInvoice, Correction, DueDate, Invoice, Line, NewTransportMeans, Note,
                                      Order, OrderLine, PartialAdvance, PartialPayment, Party, Payment, Reference,
-                                     Registry, Settlement, Totals, TransactionTerms)
+                                     Registry, Totals, TransactionTerms)
 
 SELLER_NIP = "5260250009"
 BUYER_NIP = "1234560007"
