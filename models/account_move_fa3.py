@@ -479,6 +479,9 @@ class AccountMove(models.Model):
         """Zamowienie of an advance invoice: the order value and, per advance line, the ordered net
         and VAT scaled from the advance to the whole order."""
         source = self.reversed_entry_id if self.move_type == 'out_refund' else self
+        if source != self:
+            # A correction of an advance repeats the order of the corrected advance invoice.
+            lines = source._l10n_pl_ksef_fa3_lines_and_totals(fa3.KIND_ADVANCE, findings)[0]
         total = _dec(source.l10n_pl_ksef_order_total)
         if not total:
             findings.append(self.env._("Set the order value (gross) of the advance invoice %(name)s.",

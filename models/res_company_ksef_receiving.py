@@ -34,6 +34,8 @@ MAX_STEPS_PER_RUN = 10
 RETRY_DELAY = datetime.timedelta(minutes=15)
 #: KSeF export status: the range starts after the HWM (nothing new is stored yet).
 EXPORT_STATUS_AFTER_HWM = 420
+#: Export statuses worth another try later: expired (210), unknown error (500), cancelled (550).
+EXPORT_STATUSES_TO_RETRY = (210, 500, 550)
 
 
 def _can_commit():
@@ -113,8 +115,10 @@ class ResCompany(models.Model):
     def action_l10n_pl_ksef_receive_invoices(self):
         """Button "Fetch from KSeF": run the incremental sync now and open what was imported."""
         self.ensure_one()
-        if not self.env.user.has_group('account.group_account_invoice'):
-            raise UserError(self.env._("Only users with invoicing rights can fetch invoices from KSeF."))
+        if not self.env.user.has_group('account.group_account_invoice') \
+                or (not self.env.su and self not in self.env.user.company_ids):
+            raise UserError(self.env._("Only users with invoicing rights in %(company)s can fetch its invoices "
+                                       "from KSeF.", company=self.name))
         result = self.sudo()._l10n_pl_ksef_receive_invoices()
         if result['error']:
             raise UserError(result['error'])
@@ -195,6 +199,10 @@ class ResCompany(models.Model):
                 if error.status_code == EXPORT_STATUS_AFTER_HWM:
                     self._l10n_pl_ksef_receive_done(checkpoint)  # nothing stored after the checkpoint yet
                     return False
+                if error.status_code in EXPORT_STATUSES_TO_RETRY:
+                    raise _StopReceiving(self.env._(
+                        "KSeF could not prepare the invoice export (status %(code)s); it is tried again "
+                        "automatically later.", code=error.status_code)) from error
                 raise
             package = self._l10n_pl_ksef_receiving_call(client.download_export, status, key)
             imported.append(self._l10n_pl_ksef_import_package(package))

@@ -77,6 +77,8 @@ class TestFa3Invoices(Fa3OdooCase):
         self.assertEqual(self.xpath(root, '//f:RodzajFaktury'), ['KOR_ZAL'])
         self.assertEqual(self.xpath(root, '//f:P_15ZK'), ['12300.00'])
         self.assertEqual(self.xpath(root, '//f:P_13_1'), ['-5000.00'])
+        # the order is the corrected advance's order, not scaled from the correction amount
+        self.assertEqual(self.xpath(root, '//f:P_11NettoZ'), ['20000.00'])
 
         settlement_refund = self.credit_note(settlement, [("Regał magazynowy", 1, 500.0, 'vs_kraj_23')],
                                              "Zwrot jednego regału")
@@ -284,8 +286,9 @@ class TestFa3Invoices(Fa3OdooCase):
 
     def test_fa3_xsd_finding_names_the_field(self):
         # Odoo accepts any bank account number; FA(3) needs 10 to 34 characters (TNrRB).
-        self.company_bank.acc_number = '12345'
-        move = self.invoice(self.buyer_pl, [("Usługa", 1, 100.0, 'vs_kraj_23')])
+        short = self.env['res.partner.bank'].create({'acc_number': '12345', 'partner_id': self.company.partner_id.id,
+                                                     'allow_out_payment': True})
+        move = self.invoice(self.buyer_pl, [("Usługa", 1, 100.0, 'vs_kraj_23')], partner_bank_id=short.id)
         findings = move._l10n_pl_ksef_check_fa3()
         self.assertEqual(len(findings), 1, findings)
         self.assertIn('Fa/Platnosc/RachunekBankowy/NrRB', findings[0])

