@@ -1,4 +1,6 @@
 """KSeF state, fields and user actions on invoices. The network work is in account_move_ksef_queue.py."""
+import re
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -214,6 +216,12 @@ class AccountMove(models.Model):
             'url': '/web/content/%s?download=true' % self.l10n_pl_ksef_upo_attachment_id.id,
             'target': 'download',
         }
+
+    def _l10n_pl_ksef_fa3_filename(self):
+        """Attachment name of the FA(3) XML; invoice numbers such as FV/2026/00001 hold slashes,
+        which are not allowed in file names."""
+        self.ensure_one()
+        return 'FA3-%s.xml' % re.sub(r'[\\/:*?"<>|\s]+', '_', self.name or str(self.id))
 
     # ------------------------------------------------------------------
     # Chatter

@@ -103,7 +103,7 @@ class AccountMove(models.Model):
             except UserError:
                 continue  # the queue reports the findings itself
             attachment = self.env['ir.attachment'].sudo().create({
-                'name': 'FA3-%s.xml' % (move.name or move.id),
+                'name': move._l10n_pl_ksef_fa3_filename(),
                 'raw': xml,
                 'mimetype': 'application/xml',
                 'res_model': move._name,

@@ -207,7 +207,7 @@ class AccountMove(models.Model):
                 key = session._get_session_key()
             xml = move._l10n_pl_ksef_render_fa3()
             attachment = self.env['ir.attachment'].create({
-                'name': 'FA3-%s.xml' % (move.name or move.id),
+                'name': move._l10n_pl_ksef_fa3_filename(),
                 'raw': xml,
                 'mimetype': 'application/xml',
                 'res_model': move._name,

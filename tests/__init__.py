@@ -12,3 +12,4 @@ from . import test_send_resilience
 from . import test_fa3_invoices
 from . import test_qr_invoice_codes
 from . import test_receiving_bills
+from . import test_translations

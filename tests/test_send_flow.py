@@ -45,6 +45,8 @@ class TestSendFlow(KsefEmulatorCase):
         xml = move.l10n_pl_ksef_xml_attachment_id.raw
         self.assertEqual(sha256_b64(xml), move.l10n_pl_ksef_invoice_hash)
         self.assertEqual(len(xml), move.l10n_pl_ksef_invoice_size)
+        self.assertIn('/', move.name)
+        self.assertEqual(move.l10n_pl_ksef_xml_attachment_id.name, 'FA3-%s.xml' % move.name.replace('/', '_'))
         [registered] = self._session_invoices(move.l10n_pl_ksef_session_id)
         self.assertEqual(registered['invoiceHash'], move.l10n_pl_ksef_invoice_hash)
         self.assertEqual(registered['ksefNumber'], move.l10n_pl_ksef_number)

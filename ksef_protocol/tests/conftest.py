@@ -145,10 +145,7 @@ def fake_client(fake_server, recorded_sleep):
 @pytest.fixture(scope="session")
 def emulator():
     """The project's KSeF emulator, one process per test session."""
-    try:
-        from ksef_emulator.testing import start_emulator
-    except ImportError as exc:  # explicit, visible skip while the emulator is being written
-        pytest.skip("ksef_emulator.testing is not importable yet: %s" % exc)
+    from ksef_emulator.testing import start_emulator
     handle = start_emulator()
     yield handle
     handle.stop()
