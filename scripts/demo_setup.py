@@ -4,7 +4,7 @@
 import json
 import os
 import urllib.request
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 EMULATOR = os.environ.get('KSEF_EMULATOR_URL', 'http://127.0.0.1:8123')
 SELLER_NIP = '5261040828'  # a NIP with a valid checksum, used only on the emulator
@@ -32,6 +32,8 @@ company.write({
     'l10n_pl_ksef_auth_method': 'token',
     # The demo shows the one-click send from the invoice list.
     'l10n_pl_ksef_auto_send': False,
+    # Purchase invoices seeded in the emulator below arrive as vendor bills ("Fetch from KSeF").
+    'l10n_pl_ksef_receive_enabled': True,
 })
 
 
@@ -92,5 +94,27 @@ invoice(buyer, [(consulting, 10, 1200.0, tax('vs_kraj_usl_23'))])
 invoice(buyer, [(consulting, 2, 950.0, tax('vs_kraj_usl_23')), (book, 3, 80.0, tax('vs_kraj_5'))])
 # Services for an EU business: taxed where the buyer is (art. 100, reverse charge).
 invoice(buyer_de, [(consulting, 1, 4000.0, tax('vs_dostu'))])
+
+
+def seed_purchase_invoice(seller_name, seller_nip, number, lines):
+    """An FA(3) invoice a supplier sent to KSeF with the demo company as buyer."""
+    from decimal import Decimal
+    from odoo.addons.l10n_pl_ksef.ksef_protocol.fa3 import build_fa3, compute_totals
+    from odoo.addons.l10n_pl_ksef.ksef_protocol.fa3.model import Address, Invoice, Line, Party, Totals
+    document = Invoice(
+        seller=Party(name=seller_name, nip=seller_nip, address=Address('PL', 'ul. Piękna 7', '00-549 Warszawa')),
+        buyer=Party(name=company.name, nip=SELLER_NIP, address=Address('PL', company.street, '00-624 Warszawa')),
+        number=number, issue_date=date.today(), created_at=datetime.now(timezone.utc).replace(microsecond=0),
+        totals=Totals({}, Decimal(0)),
+        lines=[Line(name, rate, 'szt.', Decimal(qty), Decimal(price), net=Decimal(qty) * Decimal(price))
+               for name, rate, qty, price in lines])
+    document.totals = compute_totals(document)
+    emulator_admin('/purchase-invoices', {'invoices': [{'xml': build_fa3(document).decode()}]})
+
+
+seed_purchase_invoice('Hurtownia Biurowa Sp. z o.o.', '6760000121', f'FZ/{date.today():%Y/%m}/0117',
+                      [('Papier A4', '23', 20, '21.50'), ('Segregatory', '23', 10, '8.90')])
+seed_purchase_invoice('Drukarnia Kwadrat S.A.', '1130000453', f'DK/{date.today():%Y}/5521',
+                      [('Druk ulotek', '8', 1000, '0.45'), ('Katalogi', '5', 50, '12.00')])
 env.cr.commit()
 print('demo data ready')
