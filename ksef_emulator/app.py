@@ -267,6 +267,11 @@ class EmulatorServer(ThreadingHTTPServer):
         super().__init__((host, port), _HttpHandler)
         app.default_host = "%s:%s" % (host, self.server_address[1])
 
+    def handle_error(self, request, client_address):
+        # A client that gives up (timeout, closed keep-alive connection) is not an emulator error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 def serve(app, host, port, announce=sys.stdout):
     """Bind, announce ``KSeF emulator listening on http://HOST:PORT/v2`` and serve forever."""

@@ -32,6 +32,9 @@ _CENT = Decimal("0.01")
 _P7_MAX = 512
 _NOTE_MAX = 256
 _FOOTER_MAX = 3500
+# FA(3) FormaPlatnosci of a payment, from the type of the journal that received it. Card payments
+# settled through a bank journal are reported as transfers: Odoo does not tell them apart.
+_JOURNAL_PAYMENT_METHOD = {'cash': fa3.PAYMENT_CASH, 'bank': fa3.PAYMENT_TRANSFER}
 
 
 def _dec(value, places=2):
@@ -42,6 +45,19 @@ def _dec(value, places=2):
 def _cut(text, limit):
     text = re.sub(r"\s+", " ", text or "").strip()
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _chunks(text, limit):
+    """``text`` with its whitespace collapsed, in pieces of at most ``limit`` characters, split
+    between words where possible."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    parts = []
+    while len(text) > limit:
+        cut = text.rfind(" ", 0, limit + 1)
+        cut = cut if cut > 0 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return parts + [text] if text else parts
 
 
 class AccountMove(models.Model):
@@ -78,6 +94,13 @@ class AccountMove(models.Model):
         string="Correction of", default='quantity', copy=False,
         help="Credit notes: quantity corrections are reported with negative quantities, price corrections "
              "with negative unit prices.")
+    l10n_pl_ksef_contract_number = fields.Char(
+        string="Contract number", copy=False,
+        help="The contract this invoice is issued under, shown on the KSeF invoice "
+             "(FA(3) WarunkiTransakcji/Umowy/NrUmowy).")
+    l10n_pl_ksef_contract_date = fields.Date(
+        string="Contract date", copy=False,
+        help="The date of that contract (FA(3) WarunkiTransakcji/Umowy/DataUmowy).")
     l10n_pl_ksef_self_billing = fields.Boolean(
         string="Self-billing (samofakturowanie)", copy=False,
         help="The invoice is issued by the buyer on behalf of the seller (FA(3) P_17).")
@@ -501,25 +524,59 @@ class AccountMove(models.Model):
         return fa3.Order(total=total, lines=order_lines)
 
     # --- payment, notes, footer ---------------------------------------------
+    def _l10n_pl_ksef_fa3_received_payments(self):
+        """Payments received on this invoice: a list of ``(amount, date, journal)`` in the invoice
+        currency, oldest first, and the amount settled by credit notes (not a payment in FA(3)).
+
+        Covers payments reconciled with the invoice and payments without a journal entry, only
+        matched to it (with Odoo's accounting app, a payment method without an outstanding account
+        posts no entry until the bank statement is reconciled).
+        """
+        received, credited = [], Decimal(0)
+        for partial in self.sudo()._get_all_reconciled_invoice_partials():
+            counterpart = partial['aml']
+            if partial['is_exchange']:
+                continue
+            if counterpart.move_id.is_invoice(include_receipts=True):
+                credited += _dec(partial['amount'])
+                continue
+            received.append((_dec(partial['amount']), counterpart.date, counterpart.journal_id, counterpart.id))
+        left = _dec(self.amount_total) - credited - sum(r[0] for r in received)
+        for pay in self.sudo().matched_payment_ids.filtered(
+                lambda p: not p.move_id and p.state in ('in_process', 'paid')).sorted(lambda p: (p.date, p.id)):
+            amount = _dec(pay.currency_id._convert(pay.amount, self.currency_id, self.company_id, pay.date))
+            amount = min(amount, left)  # a payment matched to several invoices pays each one up to its total
+            if amount > 0:
+                received.append((amount, pay.date, pay.journal_id, 0))
+                left -= amount
+        received.sort(key=lambda r: (r[1], r[3]))
+        return [r[:3] for r in received], credited
+
     def _l10n_pl_ksef_fa3_payment(self, kind):
+        bank = self.partner_bank_id if self.move_type == 'out_invoice' else self.env['res.partner.bank']
         payment = fa3.Payment()
         if self.move_type == 'out_invoice':
-            partials = [p for p in self.sudo()._get_all_reconciled_invoice_partials() if not p['is_exchange']]
-            if self.payment_state in ('paid', 'in_payment') and partials:
+            received, credited = self._l10n_pl_ksef_fa3_received_payments()
+            paid_total = sum(r[0] for r in received)
+            if received and paid_total + credited >= _dec(self.amount_total):
                 payment.paid = True
-                payment.paid_date = max(p['aml'].date for p in partials)
-            elif partials:
-                payment.partial_marker = 1
-                payment.partial_payments = [
-                    fa3.PartialPayment(amount=_dec(p['amount']), payment_date=p['aml'].date)
-                    for p in sorted(partials, key=lambda p: (p['aml'].date, p['aml'].id))]
-            if not payment.paid:
+                payment.paid_date = max(r[1] for r in received)
+                methods = {_JOURNAL_PAYMENT_METHOD.get(r[2].type) for r in received}
+                payment.method = methods.pop() if len(methods) == 1 else None
+            else:
+                if received:
+                    payment.partial_marker = 1
+                    payment.partial_payments = [
+                        fa3.PartialPayment(amount=amount, payment_date=date,
+                                           method=_JOURNAL_PAYMENT_METHOD.get(journal.type))
+                        for amount, date, journal in received]
                 due = sorted(set(self.line_ids.filtered(lambda l: l.display_type == 'payment_term')
                                  .mapped('date_maturity')))
                 payment.due_dates = [fa3.DueDate(date=d) for d in due if d]
-        bank = self.partner_bank_id
-        if bank and self.move_type == 'out_invoice':
-            payment.method = fa3.PAYMENT_TRANSFER
+                if bank:
+                    payment.method = fa3.PAYMENT_TRANSFER
+        if bank and payment.method in (fa3.PAYMENT_TRANSFER, None):
+            # An invoice paid in cash no longer asks for a transfer to the company's account.
             payment.bank_accounts = [fa3.BankAccount(
                 number=re.sub(r"\s", "", bank.acc_number), swift=bank.bank_id.bic or None,
                 bank_name=_cut(bank.bank_id.name, 256) or None)]
@@ -546,12 +603,23 @@ class AccountMove(models.Model):
                 notes.append(fa3.Note(self.env._("Podstawa prawna"), _cut(legal, _NOTE_MAX)))
         if self.invoice_origin:
             notes.append(fa3.Note(self.env._("Dokument źródłowy"), _cut(self.invoice_origin, _NOTE_MAX)))
+        # Free-text note lines of the invoice, printed among its lines, are part of the invoice too;
+        # long ones continue in further entries rather than being cut.
+        for note_line in self.invoice_line_ids.filtered(lambda l: l.display_type == 'line_note'):
+            for part in _chunks(note_line.name, _NOTE_MAX):
+                notes.append(fa3.Note(self.env._("Uwagi"), part))
         return notes
 
     def _l10n_pl_ksef_fa3_terms(self):
-        if self.move_type != 'out_invoice' or not self.ref:
-            return None
-        return fa3.TransactionTerms(orders=[fa3.Reference(number=_cut(self.ref, 256))])
+        """WarunkiTransakcji: the contract set on the invoice and the customer's order number
+        (the invoice's Customer Reference)."""
+        terms = fa3.TransactionTerms()
+        if self.l10n_pl_ksef_contract_number or self.l10n_pl_ksef_contract_date:
+            terms.contracts.append(fa3.Reference(number=_cut(self.l10n_pl_ksef_contract_number, 256) or None,
+                                                 date=self.l10n_pl_ksef_contract_date or None))
+        if self.move_type == 'out_invoice' and self.ref:
+            terms.orders.append(fa3.Reference(number=_cut(self.ref, 256)))
+        return terms if (terms.contracts or terms.orders) else None
 
     def _l10n_pl_ksef_fa3_footer(self):
         text = html2plaintext(self.narration or "").strip() if self.narration else ""

@@ -225,7 +225,8 @@ class AccountMove(models.Model):
             # From here on KSeF may hold the invoice: this state must survive a crash.
             self._l10n_pl_ksef_commit(0)
             try:
-                sent = client.send_invoice(session.reference_number, key, xml)
+                sent = client.send_invoice(session.reference_number, key, xml,
+                                           offline_mode=move._l10n_pl_ksef_send_in_offline_mode())
             except (KsefTransportError, KsefServerError) as error:
                 if error.may_have_been_accepted:
                     move.l10n_pl_ksef_error = self.env._(
@@ -289,26 +290,33 @@ class AccountMove(models.Model):
             session = move.l10n_pl_ksef_session_id
             status = self._l10n_pl_ksef_call(client.get_invoice_status, session.reference_number,
                                              move.l10n_pl_ksef_reference)
-            move.l10n_pl_ksef_status_code = status.code or 0
-            if status.code in INVOICE_PENDING_CODES or not status.code:
-                continue
-            if status.code == INVOICE_ACCEPTED and status.ksef_number:
-                move.write({'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_number': status.ksef_number,
-                            'l10n_pl_ksef_accepted_date': fields.Datetime.now(), 'l10n_pl_ksef_error': False,
-                            'l10n_pl_ksef_invoicing_mode': status.invoicing_mode
-                            if status.invoicing_mode in ('Online', 'Offline') else False})
-                move._l10n_pl_ksef_log(self.env._("Accepted by KSeF with number %(number)s.",
-                                                  number=status.ksef_number))
-                move._l10n_pl_ksef_try_fetch_upo(client)
-            elif status.code == INVOICE_DUPLICATE and status.extensions.get('originalKsefNumber'):
-                move._l10n_pl_ksef_adopt_original(status.extensions['originalKsefNumber'],
-                                                  status.extensions.get('originalSessionReferenceNumber'))
-                if move.l10n_pl_ksef_state == 'accepted' and move.l10n_pl_ksef_original_session_reference:
-                    move._l10n_pl_ksef_try_fetch_upo(client)
-            else:
-                move._l10n_pl_ksef_reject(status.code, '\n'.join(
-                    [status.description] + list(status.details)))
+            move._l10n_pl_ksef_apply_status(status, client)
             self._l10n_pl_ksef_commit()
+
+    def _l10n_pl_ksef_apply_status(self, status, client):
+        """Record KSeF's ``InvoiceStatus`` of this sent invoice: nothing while pending; number and UPO
+        when accepted; the original number for a duplicate; KSeF's explanation when rejected."""
+        self.ensure_one()
+        move = self
+        move.l10n_pl_ksef_status_code = status.code or 0
+        if status.code in INVOICE_PENDING_CODES or not status.code:
+            return
+        if status.code == INVOICE_ACCEPTED and status.ksef_number:
+            move.write({'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_number': status.ksef_number,
+                        'l10n_pl_ksef_accepted_date': fields.Datetime.now(), 'l10n_pl_ksef_error': False,
+                        'l10n_pl_ksef_invoicing_mode': status.invoicing_mode
+                        if status.invoicing_mode in ('Online', 'Offline') else False})
+            move._l10n_pl_ksef_log(self.env._("Accepted by KSeF with number %(number)s.",
+                                              number=status.ksef_number))
+            move._l10n_pl_ksef_try_fetch_upo(client)
+        elif status.code == INVOICE_DUPLICATE and status.extensions.get('originalKsefNumber'):
+            move._l10n_pl_ksef_adopt_original(status.extensions['originalKsefNumber'],
+                                              status.extensions.get('originalSessionReferenceNumber'))
+            if move.l10n_pl_ksef_state == 'accepted' and move.l10n_pl_ksef_original_session_reference:
+                move._l10n_pl_ksef_try_fetch_upo(client)
+        else:
+            move._l10n_pl_ksef_reject(status.code, '\n'.join(
+                [status.description] + list(status.details)))
 
     def _l10n_pl_ksef_adopt_original(self, original_number, original_session_reference=None):
         """440 duplicate: KSeF already holds this invoice; take over its KSeF number (not a failure)."""
@@ -360,6 +368,11 @@ class AccountMove(models.Model):
         else:
             upo = client.get_invoice_upo(self.l10n_pl_ksef_session_id.reference_number,
                                          invoice_reference=self.l10n_pl_ksef_reference)
+        self._l10n_pl_ksef_attach_upo(upo)
+
+    def _l10n_pl_ksef_attach_upo(self, upo):
+        """Attach a downloaded UPO (``ksef_protocol.UpoDocument``) to the invoice, bytes unchanged."""
+        self.ensure_one()
         attachment = self.env['ir.attachment'].create({
             'name': 'UPO-%s.xml' % self.l10n_pl_ksef_number,
             'raw': upo.content,

@@ -41,6 +41,12 @@ class ResCompany(models.Model):
         string="KSeF polling interval (minutes)",
         default=5,
     )
+    l10n_pl_ksef_batch_threshold = fields.Integer(
+        string="KSeF batch threshold",
+        default=100,
+        help="When at least this many invoices are waiting to be sent, they go to KSeF together in one "
+             "batch session (a ZIP package, up to 10,000 invoices) instead of one by one. 0: never.",
+    )
 
     # Authentication state kept between cron runs. Tokens are secrets: stored
     # encrypted (see ksef_secret_store) and readable by KSeF managers only;
@@ -59,6 +65,12 @@ class ResCompany(models.Model):
     def _check_l10n_pl_ksef_poll_interval(self):
         if any(company.l10n_pl_ksef_poll_interval < 1 for company in self):
             raise ValidationError(self.env._("The KSeF polling interval must be at least 1 minute."))
+
+    @api.constrains('l10n_pl_ksef_batch_threshold')
+    def _check_l10n_pl_ksef_batch_threshold(self):
+        if any(company.l10n_pl_ksef_batch_threshold < 0 for company in self):
+            raise ValidationError(self.env._(
+                "The KSeF batch threshold cannot be negative (0 turns batch sending off)."))
 
     def _l10n_pl_ksef_is_polish(self):
         """True when this company files Polish invoices (fiscal country Poland)."""

@@ -11,6 +11,7 @@ class ResConfigSettings(models.TransientModel):
     l10n_pl_ksef_auth_method = fields.Selection(related='company_id.l10n_pl_ksef_auth_method', readonly=False)
     l10n_pl_ksef_auto_send = fields.Boolean(related='company_id.l10n_pl_ksef_auto_send', readonly=False)
     l10n_pl_ksef_poll_interval = fields.Integer(related='company_id.l10n_pl_ksef_poll_interval', readonly=False)
+    l10n_pl_ksef_batch_threshold = fields.Integer(related='company_id.l10n_pl_ksef_batch_threshold', readonly=False)
     l10n_pl_ksef_public_keys_count = fields.Integer(compute='_compute_l10n_pl_ksef_public_keys_count')
 
     @api.depends('company_id')

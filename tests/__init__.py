@@ -11,5 +11,7 @@ from . import test_credentials_download
 from . import test_send_resilience
 from . import test_fa3_invoices
 from . import test_qr_invoice_codes
+from . import test_offline_modes
 from . import test_receiving_bills
 from . import test_translations
+from . import test_send_batch

@@ -1,12 +1,16 @@
 """FA(3) built from real account.move records of a Polish company, compared
 node by node with reviewed golden files and validated against the XSD."""
+import os
+import re
+from unittest.mock import patch
+
 from lxml import etree
 
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .fa3_common import Fa3OdooCase
+from .fa3_common import GOLDEN_DIR, Fa3OdooCase
 
 
 @tagged('post_install', '-at_install', 'l10n_pl_ksef')
@@ -155,6 +159,18 @@ class TestFa3Invoices(Fa3OdooCase):
                                                fiscal_position_id=position.id), 'exempt_other')
         self.assertEqual(self.xpath(root, '//f:Zwolnienie/f:P_19C'), ['zwolnienie podmiotowe, art. 113 ust. 1'])
 
+    def test_fa3_exemption_basis_from_directive(self):
+        financial = self.taxes['vs_kraj_zw'].copy({
+            'name': 'zw - usługi finansowe', 'l10n_pl_ksef_fa3_rate': 'zw', 'l10n_pl_ksef_exemption_kind': 'B',
+            'l10n_pl_ksef_exemption_basis': 'art. 135 ust. 1 lit. d dyrektywy 2006/112/WE'})
+        self.assertEqual(financial._l10n_pl_ksef_fa3_rate(), 'zw')
+        root = self.assert_golden(self.invoice(self.buyer_pl, [("Usługa finansowa", 1, 1000.0, financial)]),
+                                  'exempt_directive')
+        self.assertEqual(self.xpath(root, '//f:Zwolnienie/f:P_19'), ['1'])
+        self.assertEqual(self.xpath(root, '//f:Zwolnienie/f:P_19B'), ['art. 135 ust. 1 lit. d dyrektywy 2006/112/WE'])
+        self.assertFalse(root.xpath('//f:Zwolnienie/f:P_19A', namespaces={'f': root.nsmap[None]}))
+        self.assertEqual(self.xpath(root, '//f:P_13_7'), ['1000.00'])
+
     def test_fa3_exempt_line_without_basis_is_not_sendable(self):
         move = self.invoice(self.buyer_pl, [("Naprawa roweru", 1, 250.0, 'vs_kraj_zw')])
         findings = move._l10n_pl_ksef_check_fa3()
@@ -248,25 +264,104 @@ class TestFa3Invoices(Fa3OdooCase):
         self.assertEqual(self.xpath(root, '//f:Podmiot2/f:JST'), ['1'])
         self.assertEqual(self.xpath(root, '//f:Podmiot2/f:GV'), ['2'])
 
-    def test_fa3_payment_paid_partly_paid_and_due_dates(self):
+    def pay(self, move, **values):
+        """Register a payment on ``move`` with Odoo's payment wizard."""
+        self.env['account.payment.register'].with_context(active_model='account.move', active_ids=move.ids).create(
+            values)._create_payments()
+
+    def test_fa3_payment_partly_paid_and_due_dates(self):
         terms = self.env['account.payment.term'].create({'name': '50/50', 'line_ids': [
             Command.create({'value': 'percent', 'value_amount': 50.0, 'nb_days': 14}),
             Command.create({'value': 'percent', 'value_amount': 50.0, 'nb_days': 44})]})
         move = self.invoice(self.buyer_pl, [("Linia produkcyjna", 1, 30000.0, 'vs_kraj_23')],
                             invoice_payment_term_id=terms.id, invoice_date_due=False)
-        self.env['account.payment.register'].with_context(active_model='account.move', active_ids=move.ids).create(
-            {'amount': 10000.0, 'payment_date': '2026-02-03'})._create_payments()
+        self.pay(move, amount=10000.0, payment_date='2026-02-03')
         root = self.assert_golden(move, 'partly_paid_many_due_dates')
         self.assertEqual(self.xpath(root, '//f:ZnacznikZaplatyCzesciowej'), ['1'])
         self.assertEqual(self.xpath(root, '//f:KwotaZaplatyCzesciowej'), ['10000.00'])
+        self.assertEqual(self.xpath(root, '//f:ZaplataCzesciowa/f:FormaPlatnosci'), ['6'])
         self.assertEqual(self.xpath(root, '//f:TerminPlatnosci/f:Termin'), ['2026-02-16', '2026-03-18'])
+
+    def test_fa3_payment_paid_by_transfer(self):
         paid = self.invoice(self.buyer_pl, [("Serwis", 1, 600.0, 'vs_kraj_23')])
-        self.env['account.payment.register'].with_context(active_model='account.move', active_ids=paid.ids).create(
-            {'payment_date': '2026-02-02'})._create_payments()
-        root = etree.fromstring(self.render(paid))
+        self.pay(paid, payment_date='2026-02-02')
+        self.assertIn(paid.payment_state, ('paid', 'in_payment'))
+        root = self.assert_golden(paid, 'paid_transfer')
         self.assertEqual(self.xpath(root, '//f:Zaplacono'), ['1'])
         self.assertEqual(self.xpath(root, '//f:DataZaplaty'), ['2026-02-02'])
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['6'])
         self.assertFalse(root.xpath('//f:TerminPlatnosci', namespaces={'f': root.nsmap[None]}))
+
+    def test_fa3_payment_without_journal_entry_counts_as_paid(self):
+        # With Odoo's bank reconciliation app (account_accountant) installed, a payment method without
+        # an outstanding account creates no journal entry: the payment is only matched to the invoice.
+        self.inbound_payment_method_line.payment_account_id = False
+        move = self.invoice(self.buyer_pl, [("Serwis", 1, 600.0, 'vs_kraj_23')])
+        with patch.object(type(self.env['account.move']), '_get_invoice_in_payment_state',
+                          lambda self: 'in_payment'):
+            self.pay(move, amount=200.0, payment_date='2026-02-03')
+            self.assertTrue(move.matched_payment_ids)
+            self.assertFalse(move.matched_payment_ids.move_id)
+            root = etree.fromstring(self.render(move))
+            self.assertEqual(self.xpath(root, '//f:KwotaZaplatyCzesciowej'), ['200.00'])
+            self.assertEqual(self.xpath(root, '//f:DataZaplatyCzesciowej'), ['2026-02-03'])
+            self.pay(move, amount=538.0, payment_date='2026-02-05')
+            root = etree.fromstring(self.render(move))
+        self.assertEqual(self.xpath(root, '//f:Zaplacono'), ['1'])
+        self.assertEqual(self.xpath(root, '//f:DataZaplaty'), ['2026-02-05'])
+
+    def test_fa3_payment_paid_in_cash(self):
+        move = self.invoice(self.person, [("Rower miejski", 1, 1500.0, 'vs_kraj_23')])
+        self.pay(move, journal_id=self.company_data['default_journal_cash'].id, payment_date='2026-02-02')
+        root = self.assert_golden(move, 'paid_cash')
+        self.assertEqual(self.xpath(root, '//f:Zaplacono'), ['1'])
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['1'])
+        self.assertFalse(root.xpath('//f:RachunekBankowy', namespaces={'f': root.nsmap[None]}))
+
+    def test_fa3_credit_note_is_not_a_payment(self):
+        move = self.invoice(self.buyer_pl, [("Monitor", 5, 899.0, 'vs_kraj_23')])
+        self.credit_note(move, [("Monitor", 1, 899.0, 'vs_kraj_23')], "Zwrot towaru")
+        self.assertEqual(move.payment_state, 'partial')
+        root = etree.fromstring(self.render(move))
+        self.assertFalse(root.xpath('//f:ZaplataCzesciowa | //f:Zaplacono', namespaces={'f': root.nsmap[None]}))
+        self.assertEqual(self.xpath(root, '//f:TerminPlatnosci/f:Termin'), ['2026-02-16'])
+
+    def test_fa3_notes_contract_order_and_footer(self):
+        move = self.invoice(self.buyer_pl, [("Serwis klimatyzacji", 1, 600.0, 'vs_kraj_23')], post=False,
+                            taxable_supply_date='2026-01-31', ref='ZAM/2026/0042', invoice_origin='S00042',
+                            l10n_pl_ksef_contract_number='UM/2025/17', l10n_pl_ksef_contract_date='2025-06-01',
+                            narration='<p>Dziękujemy za współpracę.</p><p>Kapitał zakładowy 50 000 zł.</p>')
+        move.invoice_line_ids = [Command.create({
+            'display_type': 'line_note', 'name': 'Serwis wykonano zgodnie z protokołem nr 12/2026'})]
+        move.action_post()
+        root = self.assert_golden(move, 'notes_orders_footer')
+        self.assertEqual(self.xpath(root, '//f:P_6'), ['2026-01-31'])
+        self.assertEqual(self.xpath(root, '//f:DodatkowyOpis/f:Klucz'), ['Dokument źródłowy', 'Uwagi'])
+        self.assertEqual(self.xpath(root, '//f:DodatkowyOpis/f:Wartosc'),
+                         ['S00042', 'Serwis wykonano zgodnie z protokołem nr 12/2026'])
+        self.assertEqual(self.xpath(root, '//f:Umowy/f:NrUmowy'), ['UM/2025/17'])
+        self.assertEqual(self.xpath(root, '//f:Umowy/f:DataUmowy'), ['2025-06-01'])
+        self.assertEqual(self.xpath(root, '//f:Zamowienia/f:NrZamowienia'), ['ZAM/2026/0042'])
+        self.assertEqual(len(root.xpath('//f:FaWiersz', namespaces={'f': root.nsmap[None]})), 1)
+        footer = self.xpath(root, '//f:StopkaFaktury')[0]
+        self.assertIn('Dziękujemy za współpracę.', footer)
+        self.assertIn('Kapitał zakładowy 50 000 zł.', footer)
+        # The contract is not copied to a duplicate; a long note continues in further entries.
+        self.assertFalse(move.copy().l10n_pl_ksef_contract_number)
+        long_note = self.invoice(self.buyer_pl, [("Serwis", 1, 100.0, 'vs_kraj_23')], post=False)
+        long_note.invoice_line_ids = [Command.create({'display_type': 'line_note', 'name': 'słowo ' * 100})]
+        long_note.action_post()
+        values = self.xpath(etree.fromstring(self.render(long_note)), '//f:DodatkowyOpis/f:Wartosc')
+        self.assertEqual(len(values), 3)
+        self.assertTrue(all(len(v) <= 256 for v in values))
+        self.assertEqual(' '.join(values), ('słowo ' * 100).strip())
+
+    def test_fa3_every_golden_file_has_a_test(self):
+        # Each golden file is built by a test of this class from a real invoice (assert_golden).
+        with open(__file__, encoding='utf-8') as handle:
+            used = set(re.findall(r"'(\w+)'\)\n", handle.read()))
+        files = {name[:-4] for name in os.listdir(GOLDEN_DIR) if name.endswith('.xml')}
+        self.assertFalse(files - used, "golden files that no test builds")
 
     def test_fa3_company_and_buyer_problems_are_reported(self):
         move = self.invoice(self.buyer_pl, [("Usługa", 1, 100.0, 'vs_kraj_23')])

@@ -1,4 +1,5 @@
 from . import ksef_send_wizard
+from . import ksef_offline_wizard
 from . import ksef_certificate_upload
 from . import ksef_certificate_generate
 from . import ksef_certificate_request

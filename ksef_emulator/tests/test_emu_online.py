@@ -125,6 +125,18 @@ def test_offline_detection_for_yesterdays_invoice(api):
     assert status["invoicingMode"] == "Offline"
 
 
+def test_declared_offline_mode_registers_todays_invoice_as_offline(api):
+    # tryby-offline.md: invoices issued offline are sent with offlineMode=true, whatever their P_1.
+    access = api.access_token()
+    session, key, iv = api.open_session(access)
+    reference = api.send(access, session, key, iv, fa3_invoice(_number()), offlineMode=True).json()["referenceNumber"]
+    status = api.wait_invoice(access, session, reference)
+    assert status["status"]["code"] == 200, status
+    assert status["invoicingMode"] == "Offline"
+    upo = etree.fromstring(api.get("/sessions/%s/invoices/%s/upo" % (session, reference), access).content)
+    assert upo.findtext(".//{*}TrybWysylki") == "Offline"
+
+
 def _validate_upo(content):
     document = etree.fromstring(content)
     signature = document.find("{%s}Signature" % DS)

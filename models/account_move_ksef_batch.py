@@ -1,0 +1,371 @@
+"""Batch sending: a long queue goes to KSeF as one batch session (ZIP package) instead of one call per invoice.
+
+When a company's queue holds at least ``res.company.l10n_pl_ksef_batch_threshold`` invoices (0: never)
+at the moment the send step runs, the queue step sends them in one batch session (digest §5):
+
+``queued``
+    every invoice's FA(3) is rendered and validated (invalid ones become ``not_sent`` and are left
+    out); the ZIP package is built and split into parts (≤ 100 MB each), the batch session is opened
+    on KSeF;
+``sending``
+    recorded and committed *before* any upload, exactly as online sending records it: the session
+    (kind ``batch``), the hash, size and attachment of the exact XML of every invoice;
+``sent``
+    the parts are uploaded to KSeF's pre-signed URLs and the session is closed: KSeF processes the
+    package (session status 150, then 200 with the collective UPO);
+``accepted`` / ``rejected``
+    once KSeF has processed the package, the session's invoice list gives each invoice's status,
+    matched by the hash of its XML; the existing status handling records the KSeF number and
+    attaches the UPO (downloaded from KSeF's pre-signed link, which is not rate-limited).
+
+Nothing lost, nothing sent twice:
+
+* KSeF never processes a batch session that is not closed. When the upload fails, or the close is
+  refused, the session is *abandoned*: marked failed and never closed afterwards, and its invoices are
+  queued again at once (a new batch session sends them).
+* While the parts are uploaded and the session is closed, the session's row stays locked; a close
+  with an uncertain outcome (timeout, dropped answer), or a worker that died before recording it,
+  leaves the invoices ``sending``: the next run (or the *Refresh* button) reads the session status on
+  KSeF: still open (100) or cancelled (440) -> abandoned and queued again; anything else -> closed,
+  the invoices are ``sent`` and followed.
+* A processed session that does not list an invoice (package-level failure such as 405/415/430/435)
+  never will: that invoice is queued again.
+"""
+import datetime
+import logging
+import time
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import split_every
+
+from ..ksef_protocol import BatchArchive, sha256_b64
+from ..ksef_protocol.batch import MAX_PART_SIZE
+from ..ksef_protocol.errors import (KsefError, KsefHttpError, KsefRateLimited, KsefServerError,
+                                    KsefTransportError)
+from .account_move_ksef_queue import _RetryLater, _error_text
+
+_logger = logging.getLogger(__name__)
+
+#: KSeF accepts at most 10,000 invoices per batch session.
+BATCH_MAX_INVOICES = 10000
+#: Size of each package part before encryption (KSeF: at most 100 MB, at most 50 parts).
+BATCH_PART_SIZE = MAX_PART_SIZE
+#: Uncompressed XML bytes per package; the rest of the queue waits for the next batch (memory bound).
+BATCH_MAX_XML_BYTES = 500 * 1000 * 1000
+#: Seconds one run spends rendering invoices for a package; the rest waits for the next batch. Everything
+#: up to the commit of the 'sending' state is one transaction: it must end well within the worker's time
+#: limit (Odoo's default is 120 s), or it would be killed and started again forever.
+BATCH_PREPARE_SECONDS = 30.0
+#: Seconds one run spends recording invoice statuses and UPOs of a processed package (committed per invoice).
+BATCH_POLL_SECONDS = 30.0
+#: Invoices whose state changes are committed together after KSeF closed or abandoned a session.
+BATCH_COMMIT_CHUNK = 500
+#: Session status codes meaning KSeF has not closed the session, so it never processes it
+#: (100 open, 440 cancelled: not closed in time or nothing uploaded).
+BATCH_NOT_CLOSED_CODES = (100, 440)
+#: Session status codes while KSeF is still working on a package (0: not read yet).
+BATCH_PROCESSING_CODES = (0, 100, 150)
+#: Page size when listing a processed session's invoices (KSeF allows 10-1000).
+BATCH_STATUS_PAGE_SIZE = 1000
+
+
+class AccountMove(models.Model):
+    _inherit = 'account.move'
+
+    # ------------------------------------------------------------------
+    # Choosing batch
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_send(self, client, company):
+        """Send the queue of ``company`` in one batch session when it is long enough, else online."""
+        if self._l10n_pl_ksef_send_batch_if_due(client, company):
+            return
+        return super()._l10n_pl_ksef_send(client, company)
+
+    def _l10n_pl_ksef_batch_eligible(self):
+        """True when the invoice may travel in a batch package.
+
+        ``offlineMode`` is declared per batch session, so invoices sent in offline mode (issued
+        offline) are left to the online flow, which declares it per invoice.
+        """
+        self.ensure_one()
+        in_offline_mode = getattr(self, '_l10n_pl_ksef_send_in_offline_mode', None)
+        return not (in_offline_mode and in_offline_mode())
+
+    @api.model
+    def _l10n_pl_ksef_batch_candidates(self, company):
+        """Queued invoices of ``company`` that would go in a batch now, oldest first (at most 10,000)."""
+        threshold = company.l10n_pl_ksef_batch_threshold
+        if threshold <= 0:
+            return self.browse()
+        domain = [('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'queued')]
+        if self.search_count(domain) < threshold:
+            return self.browse()
+        candidates = self.search(domain, order='id', limit=BATCH_MAX_INVOICES).filtered(
+            lambda move: move._l10n_pl_ksef_batch_eligible())
+        return candidates if len(candidates) >= threshold else self.browse()
+
+    @api.model
+    def _l10n_pl_ksef_send_batch_if_due(self, client, company):
+        """Send the queue in one batch session when it reached the company's threshold.
+
+        :returns: True when the batch path handled this run's sending (the online flow is skipped).
+        """
+        candidates = self._l10n_pl_ksef_batch_candidates(company)
+        if not candidates:
+            return False
+        moves = candidates.try_lock_for_update()  # others are being handled by another worker
+        moves.invalidate_recordset()
+        moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')
+        prepared = moves._l10n_pl_ksef_batch_prepare()
+        if not prepared:
+            return True  # every candidate was invalid: marked 'not sent', nothing to send
+        self._l10n_pl_ksef_batch_send(client, company, prepared)
+        return True
+
+    # ------------------------------------------------------------------
+    # Building and sending the package
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_batch_prepare(self):
+        """Render and validate each invoice's FA(3); invalid ones become 'not sent' (never sent).
+
+        :returns: list of ``(move, file_name, xml_bytes)`` for the package, within its size and time limits.
+        """
+        prepared = []
+        names = set()
+        total = 0
+        deadline = time.monotonic() + BATCH_PREPARE_SECONDS
+        for move in self:
+            if prepared and time.monotonic() > deadline:
+                break  # the rest goes in the next batch
+            try:
+                xml = move._l10n_pl_ksef_render_fa3()
+            except UserError as error:
+                findings = [line for line in str(error.args[0]).split('\n') if line]
+                move.write({'l10n_pl_ksef_state': 'not_sent', 'l10n_pl_ksef_error': '\n'.join(findings)})
+                move._l10n_pl_ksef_log(self.env._("Not sent to KSeF: the FA(3) XML is not valid."),
+                                       '; '.join(findings))
+                continue
+            if prepared and total + len(xml) > BATCH_MAX_XML_BYTES:
+                break
+            name = move._l10n_pl_ksef_fa3_filename()
+            if name in names:
+                name = '%s-%s.xml' % (name[:-4], move.id)
+            names.add(name)
+            total += len(xml)
+            prepared.append((move, name, xml))
+        return prepared
+
+    @api.model
+    def _l10n_pl_ksef_batch_send(self, client, company, prepared):
+        """Open a batch session for ``prepared`` invoices, record them, upload the package and close it."""
+        archive = BatchArchive.build({name: xml for _move, name, xml in prepared}, part_size=BATCH_PART_SIZE)
+        # Nothing is recorded before KSeF opened the session: a failure here leaves the invoices queued,
+        # and a session opened but never recorded is never closed, so KSeF never processes it.
+        session, info, key = self._l10n_pl_ksef_call(
+            self.env['ksef.session']._open_batch_session, company, client, archive)
+        moves = self.browse([move.id for move, _name, _xml in prepared])
+        attachments = self.env['ir.attachment'].create([{
+            'name': name, 'raw': xml, 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
+        } for move, name, xml in prepared])
+        for (move, _name, xml), attachment in zip(prepared, attachments):
+            move.write({
+                'l10n_pl_ksef_state': 'sending',
+                'l10n_pl_ksef_session_id': session.id,
+                'l10n_pl_ksef_invoice_hash': sha256_b64(xml),
+                'l10n_pl_ksef_invoice_size': len(xml),
+                'l10n_pl_ksef_xml_attachment_id': attachment.id,
+                'l10n_pl_ksef_reference': False,
+                'l10n_pl_ksef_status_code': 0,
+                'l10n_pl_ksef_error': False,
+            })
+        # From here on KSeF may end up holding the invoices: this state must survive a crash.
+        self._l10n_pl_ksef_commit(0)
+        # The session row stays locked until the upload and the close are recorded, so that the
+        # reconciliation of another worker never abandons a session being uploaded.
+        if not session.try_lock_for_update():
+            return
+        session.invalidate_recordset()
+        moves.invalidate_recordset()
+        if session.state != 'open':
+            return  # another worker already settled it
+        try:
+            client.upload_batch_parts(info, key, archive)
+        except KsefError as error:
+            _logger.info("KSeF batch session %s: upload failed (%s); abandoned", session.reference_number,
+                         error.message)
+            moves._l10n_pl_ksef_batch_abandon(session, self._l10n_pl_ksef_batch_failure_text(error))
+            self._l10n_pl_ksef_commit()
+            self._l10n_pl_ksef_batch_raise(error)
+        try:
+            client.close_batch_session(session.reference_number)
+        except KsefError as error:
+            # Whether KSeF closed it decides everything: ask it (an outage leaves it for the next run).
+            _logger.info("KSeF batch session %s: close failed (%s); checking its status",
+                         session.reference_number, error.message)
+            moves.write({'l10n_pl_ksef_error': self.env._(
+                "KSeF did not confirm closing the batch session (%(error)s). The next run checks its status "
+                "before sending again.", error=_error_text(error))})
+            if not moves._l10n_pl_ksef_batch_settle(session, client,
+                                                    self._l10n_pl_ksef_batch_failure_text(error)):
+                self._l10n_pl_ksef_commit()
+                self._l10n_pl_ksef_batch_raise(error)
+        else:
+            session._mark_batch_closed()
+            self._l10n_pl_ksef_commit(0)
+            moves._l10n_pl_ksef_batch_mark_sent(session)
+
+    def _l10n_pl_ksef_batch_failure_text(self, error):
+        return self.env._("KSeF did not take the batch package (%(error)s); the invoices are sent again "
+                          "automatically.", error=_error_text(error))
+
+    @api.model
+    def _l10n_pl_ksef_batch_raise(self, error):
+        """After abandoning a batch: outages and rate limits retry later; other errors stop the run."""
+        if isinstance(error, (KsefTransportError, KsefServerError, KsefRateLimited)):
+            raise _RetryLater(error, error.retry_after) from error
+        raise error
+
+    def _l10n_pl_ksef_batch_mark_sent(self, session):
+        """KSeF closed ``session``: its invoices are 'sent' (committed by chunks: once the session is
+        closed, what a killed run left 'sending' is marked by the next run's reconciliation)."""
+        now = fields.Datetime.now()
+        for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
+            moves.write({'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
+            moves._l10n_pl_ksef_log(self.env._("Sent to KSeF in batch session %(ref)s.",
+                                               ref=session.reference_number))
+            self._l10n_pl_ksef_commit(len(moves))
+
+    def _l10n_pl_ksef_batch_abandon(self, session, reason):
+        """``session`` will never be closed, so KSeF never processes it: queue its invoices again.
+
+        The session is marked first: what a killed run left 'sending' is queued by the next run.
+        """
+        if session.state != 'failed':
+            session._abandon_batch(reason)
+            self._l10n_pl_ksef_commit(0)
+        for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
+            moves.write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
+                         'l10n_pl_ksef_error': reason})
+            moves._l10n_pl_ksef_log(self.env._(
+                "KSeF batch session %(ref)s was not completed, so KSeF does not process it; the invoice is "
+                "queued again.", ref=session.reference_number))
+            self._l10n_pl_ksef_commit(0)
+
+    def _l10n_pl_ksef_batch_settle(self, session, client, reason):
+        """Decide the fate of these 'sending' invoices of ``session`` from KSeF's session status.
+
+        The caller holds the lock of ``session``. Returns True when KSeF closed the session (the
+        invoices are 'sent'), False when it was abandoned (they are queued again); an outage
+        raises ``_RetryLater`` and leaves them 'sending' for the next run.
+        """
+        status = self._l10n_pl_ksef_call(client.get_session_status, session.reference_number)
+        if status.code in BATCH_NOT_CLOSED_CODES:
+            self._l10n_pl_ksef_batch_abandon(session, reason)
+            return False
+        if session.state == 'open':
+            session.write({'status_code': status.code or 0, 'status_text': status.description})
+            session._mark_batch_closed()
+            self._l10n_pl_ksef_commit(0)
+        self._l10n_pl_ksef_batch_mark_sent(session)
+        return True
+
+    # ------------------------------------------------------------------
+    # Uncertain outcomes
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_reconcile(self, client):
+        batch = self.filtered(lambda move: move.l10n_pl_ksef_session_id.kind == 'batch')
+        super(AccountMove, self - batch)._l10n_pl_ksef_reconcile(client)
+        for session, moves in batch.grouped('l10n_pl_ksef_session_id').items():
+            if not session.try_lock_for_update():
+                continue  # its upload is in progress in another transaction
+            session.invalidate_recordset()
+            moves.invalidate_recordset()
+            moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'sending'
+                                   and move.l10n_pl_ksef_session_id == session)
+            if not moves:
+                continue
+            moves._l10n_pl_ksef_batch_settle(session, client, self.env._(
+                "The batch session was not closed (interrupted upload or close); the invoices are sent "
+                "again automatically."))
+            self._l10n_pl_ksef_commit()
+
+    @api.model
+    def _l10n_pl_ksef_maintain_sessions(self, company, client):
+        super()._l10n_pl_ksef_maintain_sessions(company, client)
+        # A batch session left open without invoices (they were queued again) is never closed: say so.
+        orphans = self.env['ksef.session'].search([('company_id', '=', company.id), ('kind', '=', 'batch'),
+                                                   ('state', '=', 'open')])
+        for session in orphans.try_lock_for_update():
+            session.invalidate_recordset()
+            if session.state == 'open' and not session.move_ids.filtered(
+                    lambda move: move.l10n_pl_ksef_state == 'sending'):
+                session._abandon_batch(self.env._("No invoice waits for this batch session any more."))
+                self._l10n_pl_ksef_commit()
+
+    # ------------------------------------------------------------------
+    # Following the status
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_poll(self, client):
+        batch = self.filtered(lambda move: move.l10n_pl_ksef_session_id.kind == 'batch')
+        super(AccountMove, self - batch)._l10n_pl_ksef_poll(client)
+        for session, moves in batch.grouped('l10n_pl_ksef_session_id').items():
+            moves._l10n_pl_ksef_batch_poll(session, client)
+
+    def _l10n_pl_ksef_batch_poll(self, session, client):
+        """Once KSeF processed the package, record every invoice's status from the session's list.
+
+        One paged list call per session instead of one status call per invoice (KSeF allows
+        1,200 of those an hour); invoices are matched by the hash of the XML sent.
+        """
+        if session.state == 'closing':
+            self._l10n_pl_ksef_call(session._update_from_status, client)
+            self._l10n_pl_ksef_commit()
+        if session.status_code in BATCH_PROCESSING_CODES:
+            return  # KSeF is still working on the package
+        statuses = {status.invoice_hash: status for status in self._l10n_pl_ksef_call(
+            lambda: list(client.iter_session_invoices(session.reference_number,
+                                                      page_size=BATCH_STATUS_PAGE_SIZE)))}
+        deadline = time.monotonic() + BATCH_POLL_SECONDS
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for move in self:
+            if time.monotonic() > deadline:
+                break  # the next run carries on
+            if not move.try_lock_for_update():
+                continue
+            move.invalidate_recordset()
+            if move.l10n_pl_ksef_state != 'sent' or move.l10n_pl_ksef_session_id != session:
+                continue
+            status = statuses.get(move.l10n_pl_ksef_invoice_hash)
+            if status is None:
+                # KSeF is done with the package and does not hold this invoice: it never will.
+                move.write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
+                            'l10n_pl_ksef_error': self.env._(
+                                "KSeF processed the batch session %(ref)s (status %(code)s) without registering "
+                                "this invoice; it is sent again automatically.",
+                                ref=session.reference_number, code=session.status_code)})
+                move._l10n_pl_ksef_log(self.env._(
+                    "KSeF did not register the invoice from batch session %(ref)s; the invoice is queued again.",
+                    ref=session.reference_number))
+            else:
+                move.l10n_pl_ksef_reference = status.reference_number
+                url = status.upo_download_url
+                if url and status.upo_download_url_expires_at and status.upo_download_url_expires_at <= now:
+                    url = None
+                move.with_context(l10n_pl_ksef_upo_download_url=url)._l10n_pl_ksef_apply_status(status, client)
+            self._l10n_pl_ksef_commit()
+
+    def _l10n_pl_ksef_fetch_upo(self, client):
+        # KSeF's list gives a pre-signed link to each accepted invoice's UPO, which is not rate-limited:
+        # a large batch does not wait hours for its receipts. The bytes are the same.
+        url = self.env.context.get('l10n_pl_ksef_upo_download_url')
+        if not url or self.l10n_pl_ksef_original_session_reference:
+            return super()._l10n_pl_ksef_fetch_upo(client)
+        self.ensure_one()
+        try:
+            upo = client.download_upo_url(url)
+        except KsefHttpError as error:
+            _logger.info("KSeF UPO link of invoice %s unusable (%s); using the API", self.id, error.message)
+            return super(AccountMove, self.with_context(l10n_pl_ksef_upo_download_url=None)) \
+                ._l10n_pl_ksef_fetch_upo(client)
+        self._l10n_pl_ksef_attach_upo(upo)
