@@ -25,7 +25,7 @@ from .openapi import get_openapi
 from .presign import UrlSigner
 from .ratelimit import DEFAULT_LIMITS, RateLimiter, group_for
 from .store import Store
-from .web import Request, Response, Router, json_response
+from .web import Request, Router, json_response
 
 TOKEN_TYPES = {
     "access": ("access",),
@@ -210,14 +210,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
             if fault.kind == "timeout":
                 self._drop(app, request, started, "fault=timeout")
                 return
-        if fault is not None and fault.kind == "html":
-            page = ("<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>"
-                    "<p>KSeF emulator injected fault</p></body></html>" % (fault.status, fault.status)).encode()
-            response = Response(fault.status, page, "text/html; charset=utf-8")
-        elif fault is not None and fault.kind == "status":
-            response = json_response(fault.status, {"title": "Injected fault", "status": fault.status,
-                                                    "detail": "KSeF emulator injected fault"},
-                                     content_type="application/problem+json")
+        if fault is not None and fault.kind in ("html", "status"):
+            response = fault.response(request, app.now_iso())
         else:
             response = app.handle(request)
             if fault is not None and fault.kind == "drop":

@@ -26,6 +26,7 @@ DEFAULTS = {
     "maxInvoicesPerSession": 10000,
     "batchMaxParts": 50,
     "batchMaxPartSizeBytes": 100000000,
+    "batchMaxPackageSizeBytes": 5000000000,  # whole ZIP before encryption (21405 at open)
     "batchPartWindowSecondsPerPart": 20 * 60,
     "presignedUrlTtlSeconds": 3600,
     "upoPageSize": 10000,                    # Dokument entries per session UPO page
@@ -36,6 +37,7 @@ DEFAULTS = {
     "permanentStorageHwmLagSeconds": 0.0,    # HWM = now - lag (the set at/below it is closed)
     "exportProcessingDelaySeconds": 0.0,     # export status stays 100 this long
     "exportPartSizeBytes": 50 * 1024 * 1024, # plaintext bytes per export part
+    "exportMaxPackageBytes": 1024 ** 3,      # compressed invoices per export package (1 GiB), then isTruncated
     "maxConcurrentExports": 10,              # exports in progress per context (21182)
     "certificateEnrollmentDelaySeconds": 0.0,  # enrollment status stays 100 this long
     "tokenActivationDelaySeconds": 0.0,      # POST /tokens: Pending this long, then Active

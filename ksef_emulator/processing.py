@@ -2,9 +2,9 @@
 
 Sends only store the decrypted document (status 100). A single worker thread
 validates each one after ``invoiceAcceptDelaySeconds + invoiceProcessingDelaySeconds``:
-XSD + semantic checks, duplicate detection, KSeF number. One worker means the
-duplicate check needs no locking. Session statuses (170 -> 200/440/445, batch
-150 -> 200/445, 12 h expiry) are computed when read.
+XSD + semantic checks, duplicate detection (:mod:`duplicates`), KSeF number. The duplicate
+check and the acceptance share one transaction (seeding writes from request threads).
+Session statuses (170 -> 200/440/445, batch 150 -> 200/445, 12 h expiry) are computed when read.
 """
 import datetime
 import heapq
@@ -14,6 +14,7 @@ import time
 import traceback
 
 from .clock import UTC, iso
+from .duplicates import DUPLICATE_CODE, DUPLICATE_DESCRIPTION, duplicate_status, find_original
 from .ids import ksef_number
 from .invoice_xml import invoice_metadata, polish_date, schema_for, verify_invoice
 
@@ -23,6 +24,7 @@ INVOICE_STATUS = {
     150: "Trwa przetwarzanie",
     200: "Sukces",
     405: "Przetwarzanie anulowane z powodu błędu sesji",
+    415: "Brak możliwości wysyłania faktury z załącznikiem",
     430: "Błąd weryfikacji pliku faktury",
     435: "Błąd odszyfrowania pliku",
     440: "Duplikat faktury",
@@ -120,40 +122,47 @@ class Processor:
                    "status_details": json.dumps(verdict.details), "invoice_number": facts.get("invoice_number"),
                    "issue_date": facts.get("issue_date"), "seller_nip": facts.get("seller_nip"),
                    "buyer_nip": facts.get("buyer_nip"), "invoice_type": facts.get("rodzaj_faktury")}
-        if verdict.code == 200 and facts["has_attachment"] and row["source"] == "online" \
-                and not row["hash_of_corrected_invoice"]:
-            # attachments travel only in batch sessions (or in an online technical correction)
-            updates.update(status_code=415, status_description="Brak możliwości wysyłania faktury z załącznikiem",
-                           status_details=json.dumps(["Faktury z załącznikami można wysyłać wyłącznie w sesji wsadowej."]))
-        elif verdict.code == 200:
-            original = app.store.one(
-                "SELECT ksef_number, session_reference FROM invoices WHERE seller_nip=? AND invoice_type=? AND"
-                " invoice_number=? AND status_code=200 LIMIT 1",
-                (facts["seller_nip"], facts["rodzaj_faktury"], facts["invoice_number"]))
-            if original is not None:
-                updates.update(status_code=440, status_description=INVOICE_STATUS[440],
-                               status_details=json.dumps(["Duplikat faktury. Faktura o numerze KSeF: %s została już"
-                                                          " prawidłowo przesłana do systemu w sesji: %s"
-                                                          % (original["ksef_number"], original["session_reference"])]),
-                               status_extensions=json.dumps({"originalSessionReferenceNumber": original["session_reference"],
-                                                             "originalKsefNumber": original["ksef_number"]}))
-            else:
-                now = app.clock.time()
-                acquisition = datetime.datetime.fromtimestamp(now, UTC)
-                number = ksef_number(facts["seller_nip"], invoicing)
-                storage_ts = now + float(app.config["permanentStorageDelaySeconds"])
-                offline = bool(row["offline_mode"]) or (facts["issue_date"] or "9999") < polish_date(invoicing).isoformat()
-                mode = "Offline" if offline else "Online"
-                updates.update(
-                    ksef_number=number, acquisition_ts=now, permanent_storage_ts=storage_ts, invoicing_mode=mode,
-                    metadata=json.dumps(invoice_metadata(
-                        facts, ksef_number=number, invoice_hash=row["invoice_hash"], form_code=form_code,
-                        invoicing_date=iso(invoicing), acquisition_date=iso(acquisition),
-                        permanent_storage_date=iso(storage_ts), invoicing_mode=mode,
-                        hash_of_corrected_invoice=row["hash_of_corrected_invoice"])))
-        columns = ", ".join("%s=?" % key for key in updates)
-        app.store.execute("UPDATE invoices SET %s WHERE reference_number=?" % columns,
-                          list(updates.values()) + [reference])
+        with app.store.transaction():  # the duplicate check and the acceptance are one step (seeding runs in parallel)
+            if verdict.code == 200 and facts["has_attachment"] and row["source"] == "online" \
+                    and not row["hash_of_corrected_invoice"]:
+                # attachments travel only in batch sessions (or in an online technical correction)
+                updates.update(status_code=415, status_description=INVOICE_STATUS[415],
+                               status_details=json.dumps(["Faktury z załącznikami można wysyłać wyłącznie w sesji"
+                                                          " wsadowej."]))
+            elif verdict.code == 200 and facts["has_attachment"] and not app.services.get(
+                    "attachments_allowed", lambda *_: True)(row["context_type"], row["context_value"]):
+                # the consent is given in e-Urząd Skarbowy (on TE: POST /testdata/attachment)
+                updates.update(status_code=415, status_description=INVOICE_STATUS[415],
+                               status_details=json.dumps(["Podmiot nie ma zgody na wystawianie faktur z załącznikiem"
+                                                          " (zgłoszenie w e-Urzędzie Skarbowym)."]))
+            elif verdict.code == 200:
+                original = find_original(app.store, facts)
+                if original is not None:
+                    details, extensions = duplicate_status(original)
+                    updates.update(status_code=DUPLICATE_CODE, status_description=DUPLICATE_DESCRIPTION,
+                                   status_details=json.dumps(details), status_extensions=json.dumps(extensions))
+                else:
+                    updates.update(self._acceptance(row, facts, form_code, invoicing))
+            columns = ", ".join("%s=?" % key for key in updates)
+            app.store.execute("UPDATE invoices SET %s WHERE reference_number=?" % columns,
+                              list(updates.values()) + [reference])
+
+    def _acceptance(self, row, facts, form_code, invoicing):
+        """Columns of an accepted invoice: KSeF number, dates, invoicing mode and metadata."""
+        app = self.app
+        now = app.clock.time()
+        acquisition = datetime.datetime.fromtimestamp(now, UTC)
+        number = ksef_number(facts["seller_nip"], invoicing)
+        storage_ts = now + float(app.config["permanentStorageDelaySeconds"])
+        offline = bool(row["offline_mode"]) or (facts["issue_date"] or "9999") < polish_date(invoicing).isoformat()
+        mode = "Offline" if offline else "Online"
+        return dict(
+            ksef_number=number, acquisition_ts=now, permanent_storage_ts=storage_ts, invoicing_mode=mode,
+            metadata=json.dumps(invoice_metadata(
+                facts, ksef_number=number, invoice_hash=row["invoice_hash"], form_code=form_code,
+                invoicing_date=iso(invoicing), acquisition_date=iso(acquisition),
+                permanent_storage_date=iso(storage_ts), invoicing_mode=mode,
+                hash_of_corrected_invoice=row["hash_of_corrected_invoice"])))
 
 
 # -- lazy status views -------------------------------------------------------------------------------

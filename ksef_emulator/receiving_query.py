@@ -17,6 +17,13 @@ from .clock import UTC
 from .errors import ApiError
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
+SUBJECT_TYPES = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
+#: Subject types a context type can play on an invoice. The docs name the rule only through error
+#: 21181 ("Nie można wyeksportować paczki faktur dla wybranego podmiotu ({subjecttype}) i zalogowanego
+#: identyfikatora kontekstu ({type})"); this table follows where each identifier can appear in FA/PEF
+#: data: an internal identifier (InternalId) only as Podmiot3/IDWew, a Peppol provider (PeppolId) in no role.
+SUBJECT_TYPES_BY_CONTEXT = {"Nip": SUBJECT_TYPES, "NipVatUe": SUBJECT_TYPES, "InternalId": ("Subject3",),
+                            "PeppolId": ()}
 DATE_COLUMNS = {"Invoicing": "invoicing_ts", "PermanentStorage": "permanent_storage_ts"}
 FORM_TYPES = {"FA": ("FA",), "PEF": ("PEF",), "FA_RR": ("FA_RR", "RR")}
 AMOUNT_FIELDS = {"Brutto": "grossAmount", "Netto": "netAmount", "Vat": "vatAmount"}
@@ -109,6 +116,11 @@ def record_date_micros(row, metadata, date_type):
     if date_type == "Issue":
         return issue_date_micros(metadata["issueDate"])
     return micros(row[DATE_COLUMNS[date_type]])
+
+
+def subject_type_allowed(subject_type, context_type):
+    """Whether a context of ``context_type`` can play the ``subject_type`` role (see SUBJECT_TYPES_BY_CONTEXT)."""
+    return subject_type in SUBJECT_TYPES_BY_CONTEXT.get(context_type, SUBJECT_TYPES)
 
 
 def _subject_clause(subject_type, context_type, context_value):

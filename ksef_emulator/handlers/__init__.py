@@ -16,6 +16,7 @@ MODULES = [
     "receiving",      # metadata query, download, exports/HWM (second helper)
     "certificates",   # KSeF certificate enrollment (second helper)
     "tokens",         # KSeF token management (second helper)
+    "attachments",    # consent to invoices with attachments (testdata + status)
 ]
 
 

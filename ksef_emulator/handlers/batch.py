@@ -29,6 +29,16 @@ def _window_seconds(app, parts):
     return len(parts) * float(app.config["batchPartWindowSecondsPerPart"])
 
 
+def _check_package_size(app, body):
+    """The whole ZIP package (before encryption) is at most 5 GB (``faktury/weryfikacja-faktury.md``;
+    ``BatchFileInfo.fileSize`` maximum 5000000000 in open-api.json): a breach is a validation error (21405)."""
+    size = ((body or {}).get("batchFile") or {}).get("fileSize")
+    limit = app.config["batchMaxPackageSizeBytes"]
+    if isinstance(size, int) and not isinstance(size, bool) and size > limit:
+        raise ApiError(21405, details=["batchFile.fileSize: paczka ma %d bajtów; dozwolony rozmiar paczki przed"
+                                       " zaszyfrowaniem to najwyżej %d bajtów." % (size, limit)])
+
+
 def open_batch(request):
     app = request.app
     try:
@@ -40,6 +50,7 @@ def open_batch(request):
     if isinstance(parts, list) and len(parts) > app.config["batchMaxParts"]:
         raise ApiError(21161, details=["Zadeklarowano %d części; dozwolone jest najwyżej %d."
                                        % (len(parts), app.config["batchMaxParts"])])
+    _check_package_size(app, body)
     problems = app.openapi.request_body_errors(request.operation, body)
     if problems:
         raise ApiError(21405, details=problems)

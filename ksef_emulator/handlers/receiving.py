@@ -5,6 +5,7 @@ Invoices come from the ``invoices`` table (sent online/batch, or seeded through
 filter rules and :mod:`ksef_emulator.invoice_export` for the package format.
 
 Config: ``receivingTruncationLimit`` (10,000: records before ``isTruncated``),
+``exportMaxPackageBytes`` (1 GiB of compressed invoices per export package, then ``isTruncated``),
 ``permanentStorageHwmLagSeconds``, ``exportProcessingDelaySeconds``, ``exportPartSizeBytes``,
 ``maxConcurrentExports``.
 """
@@ -14,7 +15,7 @@ from .. import invoice_export
 from ..clock import iso
 from ..errors import ApiError, gone
 from ..ids import reference_number
-from ..receiving_query import from_micros, select_invoices
+from ..receiving_query import from_micros, select_invoices, subject_type_allowed
 from ..web import Response, json_response, xml_response
 from .sessions import unwrap_session_key
 
@@ -95,6 +96,9 @@ def start_export(request):
     now = app.clock.time()
     key, iv = unwrap_session_key(app, body["encryption"])  # 21470 for an unknown publicKeyId
     filters = body["filters"]
+    if not subject_type_allowed(filters["subjectType"], auth.context_type):
+        raise ApiError(21181, details=["Nie można wyeksportować paczki faktur dla wybranego podmiotu (%s) i zalogowanego"
+                                       " identyfikatora kontekstu (%s)." % (filters["subjectType"], auth.context_type)])
     with app.store.transaction() as conn:
         running = conn.execute("SELECT COUNT(*) FROM invoice_exports WHERE context_type=? AND context_value=?"
                                " AND ready_ts>?", (auth.context_type, auth.context_value, now)).fetchone()[0]
@@ -129,9 +133,11 @@ def _build_package(app, reference, auth, filters, body, key, iv):
     selection = select_invoices(app, auth, filters)  # ascending by the chosen date type
     cap = int(app.config["receivingTruncationLimit"])
     records = selection.records[:cap]
-    truncated = len(selection.records) > cap
-    archive = invoice_export.build_archive(invoice_export.package_files(app, records, body.get("onlyMetadata")),
-                                           body.get("compressionType") or "Zip")
+    files, count = invoice_export.package_files(app, records, body.get("onlyMetadata"),
+                                                int(app.config["exportMaxPackageBytes"]))
+    truncated = len(selection.records) > count
+    records = records[:count]
+    archive = invoice_export.build_archive(files, body.get("compressionType") or "Zip")
     parts = []
     extension = "tar.gz" if body.get("compressionType") == "TarGz" else "zip"
     for ordinal, (plain, encrypted) in enumerate(
@@ -142,7 +148,7 @@ def _build_package(app, reference, auth, filters, body, key, iv):
                       "method": "GET", "partSize": len(plain), "partHash": invoice_export.b64_sha256(plain),
                       "encryptedPartSize": len(encrypted), "encryptedPartHash": invoice_export.b64_sha256(encrypted)})
     package = {"invoiceCount": len(records), "size": len(archive), "parts": parts, "isTruncated": truncated}
-    if records:
+    if records and truncated:  # documented: only a truncated package names its last date
         last = records[-1]
         date_type = selection.date_type
         if date_type == "Issue":

@@ -4,9 +4,18 @@ Body: ``{"invoices": [{"xml": "<Faktura ...>"} | {"xmlBase64": "..."}, ...], "fo
 FA (3)), "skipValidation": false, "permanentStorageDate": "<ISO 8601>"?}`` or the single-invoice form
 ``{"xml": "<base64>"}``. ``permanentStorageDate`` (top level or per invoice) replaces the default
 now + ``permanentStorageDelaySeconds`` (e.g. to seed history for HWM tests). Each document is verified like
-a sent invoice (XSD + semantics, duplicates) and stored as accepted (``source='seeded'``)
-with a KSeF number, so the receiving endpoints find it under its seller and buyer.
-Answer: ``{"invoices": [{"ksefNumber", "invoiceHash", "sellerNip", "buyerNip", "invoiceNumber"}]}``.
+a sent invoice (XSD + semantics; any failure refuses the whole request with 400 and stores nothing) and
+stored as accepted (``source='seeded'``) with a KSeF number, so the receiving endpoints find it under its
+seller and buyer. The duplicate rule of sending applies (:mod:`ksef_emulator.duplicates`: seller NIP +
+RodzajFaktury + P_2, against every accepted invoice and the earlier ones of the same request): a duplicate
+is not stored again.
+
+Answer (201, or 200 when every document was a duplicate), one item per document in order:
+``{"invoices": [{"ksefNumber", "invoiceHash", "sellerNip", "buyerNip", "invoiceNumber", "duplicate": false,
+"status": {"code": 200, "description": "Sukces"}}]}``; for a duplicate the fields describe the invoice
+KSeF already holds (its KSeF number and hash), ``"duplicate": true`` and ``"status": {"code": 440,
+"description": "Duplikat faktury", "details": [...], "extensions": {"originalKsefNumber",
+"originalSessionReferenceNumber"}}`` (the session is null for a seeded original).
 """
 import base64
 import datetime
@@ -16,6 +25,7 @@ import json
 from lxml import etree
 
 from ..clock import UTC, iso, parse_iso
+from ..duplicates import DUPLICATE_CODE, DUPLICATE_DESCRIPTION, duplicate_status, find_original
 from ..ids import ksef_number, reference_number
 from ..invoice_xml import FORMS, extract_facts, invoice_metadata, polish_date, verify_invoice
 from ..web import json_response
@@ -61,9 +71,22 @@ def seed_purchase_invoices(request):
             return _error("invoices[%d]: permanentStorageDate must be ISO 8601, e.g. 2025-08-28T09:22:13+00:00" % index)
         prepared.append((content, facts, storage_ts))
     results = []
-    for content, facts, storage_ts in prepared:
-        results.append(_store(app, content, facts, form, storage_ts))
-    return json_response(201, {"invoices": results})
+    with app.store.transaction():  # the duplicate check and the insert are one step (see duplicates.py)
+        for content, facts, storage_ts in prepared:
+            original = find_original(app.store, facts)
+            results.append(_duplicate(original) if original is not None
+                           else _store(app, content, facts, form, storage_ts))
+    created = any(not item["duplicate"] for item in results)
+    return json_response(201 if created else 200, {"invoices": results})
+
+
+def _duplicate(original):
+    details, extensions = duplicate_status(original)
+    return {"ksefNumber": original["ksef_number"], "invoiceHash": original["invoice_hash"],
+            "sellerNip": original["seller_nip"], "buyerNip": original["buyer_nip"],
+            "invoiceNumber": original["invoice_number"], "duplicate": True,
+            "status": {"code": DUPLICATE_CODE, "description": DUPLICATE_DESCRIPTION, "details": details,
+                       "extensions": extensions}}
 
 
 def _facts_without_validation(content, form):
@@ -94,7 +117,8 @@ def _store(app, content, facts, form, storage_ts=None):
          content, json.dumps(form), now_ts, number, now_ts, storage_ts, mode, facts["invoice_number"], facts["issue_date"],
          facts["seller_nip"], facts["buyer_nip"], facts["rodzaj_faktury"], json.dumps(metadata)))
     return {"ksefNumber": number, "invoiceHash": invoice_hash, "sellerNip": facts["seller_nip"],
-            "buyerNip": facts["buyer_nip"], "invoiceNumber": facts["invoice_number"]}
+            "buyerNip": facts["buyer_nip"], "invoiceNumber": facts["invoice_number"], "duplicate": False,
+            "status": {"code": 200, "description": "Sukces"}}
 
 
 def register(app):

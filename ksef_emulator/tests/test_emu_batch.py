@@ -1,12 +1,13 @@
 """Batch sessions: ZIP/TarGz parts on pre-signed URLs, part/time checks, package errors."""
 import io
+import json
 import os
 import tarfile
 import zipfile
 
 import requests
 
-from conftest import FA3_FORM, OAEP, aes_encrypt, b64, fa3_invoice, sha256_b64
+from conftest import FA3_FORM, OAEP, aes_encrypt, b64, fa3_invoice, random_nip, sha256_b64
 
 
 def _zip(files):
@@ -92,6 +93,26 @@ def test_part_count_and_size_limits_at_open(api):
     assert _code(opened) == 21157
 
 
+def test_package_size_cap_at_open(api):
+    """The whole package is at most 5 GB (5,000,000,000 bytes): more is a validation error (21405)."""
+    access = api.access_token()
+    archive = _zip(_numbers(1))
+    opened, _ = _open(api, access, archive)
+    declaration = json.loads(opened.request.body)  # the same declaration again, with another total size
+    for size, expected in ((5000000000, 201), (5000000001, 400)):
+        declaration["batchFile"]["fileSize"] = size
+        response = api.post("/sessions/batch", access, json=declaration)
+        assert response.status_code == expected, response.text
+    assert _code(response) == 21405
+    assert "5000000000" in response.json()["exception"]["exceptionDetailList"][0]["details"][0]
+    problem = api.post("/sessions/batch", access, json=declaration, headers={"X-Error-Format": "problem-details"})
+    assert problem.status_code == 400 and problem.json()["errors"][0]["code"] == 21405
+    # the cap is a config value (to test a client's splitting without gigabytes)
+    api.emu.admin("/config", {"batchMaxPackageSizeBytes": len(archive) - 1})
+    opened, _ = _open(api, access, archive)
+    assert opened.status_code == 400 and _code(opened) == 21405
+
+
 def test_close_checks_missing_part_and_sizes(api):
     access = api.access_token()
     opened, encrypted = _open(api, access, _zip(_numbers(2)))
@@ -146,3 +167,51 @@ def test_package_errors(api):
     _upload(opened, encrypted)
     api.post("/sessions/batch/%s/close" % opened.json()["referenceNumber"], access)
     assert api.wait_session(access, opened.json()["referenceNumber"], codes=(430,))["status"]["code"] == 430
+
+
+ATTACHMENT = (b"<Zalacznik><BlokDanych><MetaDane><ZKlucz>k</ZKlucz><ZWartosc>v</ZWartosc></MetaDane>"
+              b"<Tekst><Akapit>Opis</Akapit></Tekst></BlokDanych></Zalacznik>")
+
+
+def _send_batch(api, access, files):
+    opened, encrypted = _open(api, access, _zip(files), parts=1)
+    assert opened.status_code == 201, opened.text
+    reference = opened.json()["referenceNumber"]
+    _upload(opened, encrypted)
+    assert api.post("/sessions/batch/%s/close" % reference, access).status_code == 204
+    api.wait_session(access, reference)
+    listed = api.get("/sessions/%s/invoices?pageSize=10" % reference, access).json()["invoices"]
+    return {item["invoiceFileName"]: item["status"] for item in listed}
+
+
+def test_attachments_need_the_consent_of_the_context(api):
+    """uprawnienia.md: without the e-Urząd Skarbowy consent an invoice with Zalacznik is rejected (415);
+    on TE POST /testdata/attachment grants it and /testdata/attachment/revoke withdraws it."""
+    nip = random_nip()
+    access = api.access_token(nip, ("InvoiceWrite", "InvoiceRead", "CredentialsRead"))
+    run = os.urandom(3).hex()
+
+    def files(tag):
+        with_attachment = fa3_invoice("Z/%s/%s" % (run, tag), seller_nip=nip).replace(
+            b"</Fa></Faktura>", b"</Fa>" + ATTACHMENT + b"</Faktura>")
+        return {"zalacznik.xml": with_attachment, "zwykla.xml": fa3_invoice("N/%s/%s" % (run, tag), seller_nip=nip)}
+
+    status = api.get("/permissions/attachments/status", access)
+    assert status.status_code == 200 and status.json() == {"isAttachmentAllowed": False, "revokedDate": None}
+    refused = _send_batch(api, access, files("a"))
+    assert refused["zalacznik.xml"]["code"] == 415
+    assert refused["zalacznik.xml"]["description"] == "Brak możliwości wysyłania faktury z załącznikiem"
+    assert refused["zwykla.xml"]["code"] == 200
+
+    assert api.post("/testdata/attachment", json={"nip": nip}).status_code == 200
+    assert api.get("/permissions/attachments/status", access).json()["isAttachmentAllowed"] is True
+    assert _send_batch(api, access, files("b"))["zalacznik.xml"]["code"] == 200
+
+    # withdrawn from a future day: allowed until then (Europe/Warsaw midnight), refused afterwards
+    assert api.post("/testdata/attachment/revoke", json={"nip": nip, "expectedEndDate": "2099-01-02"}).status_code == 200
+    pending = api.get("/permissions/attachments/status", access).json()
+    assert pending["isAttachmentAllowed"] is True and pending["revokedDate"].startswith("2099-01-01T23:00:00")
+    assert api.post("/testdata/attachment/revoke", json={"nip": nip}).status_code == 200
+    assert api.get("/permissions/attachments/status", access).json()["isAttachmentAllowed"] is False
+    assert _send_batch(api, access, files("c"))["zalacznik.xml"]["code"] == 415
+    assert api.post("/testdata/attachment", json={"nip": "123"}).status_code == 400  # spec-validated NIP

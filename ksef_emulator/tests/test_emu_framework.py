@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from ksef_emulator.testing import REPO_ROOT, start_emulator
+from ksef_emulator.openapi import get_openapi
+from ksef_emulator.testing import REPO_ROOT, EmulatorError, start_emulator
 
 from conftest import SELLER_NIP, Api, fa3_invoice
 
@@ -121,6 +122,35 @@ def test_faults_html_status_slow_timeout(api):
     with pytest.raises(requests.exceptions.RequestException):
         requests.post(api.url("/auth/challenge"), timeout=0.3)
     assert emulator.admin("/faults", method="GET")["active"] == []
+
+
+def test_injected_429_has_retry_after_and_the_documented_body(api):
+    operation = get_openapi().operation("POST", "/auth/challenge")
+    emulator = api.emu
+    emulator.admin("/faults", {"pathPattern": "challenge", "kind": "status", "status": 429, "retryAfter": 7})
+    limited = api.post("/auth/challenge")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    assert limited.headers["Content-Type"].startswith("application/json")
+    body = limited.json()
+    assert body["status"]["code"] == 429 and body["status"]["description"] == "Too Many Requests"
+    assert "7 sekundach" in body["status"]["details"][0]
+    assert get_openapi().response_errors(operation, 429, limited.headers["Content-Type"], body) == []
+    # problem-details on request; without retryAfter the documented example value (30 s)
+    emulator.admin("/faults", {"pathPattern": "challenge", "kind": "status", "status": 429})
+    problem = api.post("/auth/challenge", headers={"X-Error-Format": "problem-details"})
+    assert problem.status_code == 429 and problem.headers["Retry-After"] == "30"
+    assert problem.headers["Content-Type"].startswith("application/problem+json")
+    assert problem.json()["status"] == 429 and problem.json()["instance"] == "/v2/auth/challenge"
+    assert get_openapi().response_errors(operation, 429, problem.headers["Content-Type"], problem.json()) == []
+    # a proxy's HTML 503 may carry Retry-After too; other answers have none unless asked for
+    emulator.admin("/faults", {"pathPattern": "challenge", "kind": "html", "status": 503, "retryAfter": 2})
+    proxy = api.post("/auth/challenge")
+    assert proxy.status_code == 503 and proxy.headers["Retry-After"] == "2"
+    emulator.admin("/faults", {"pathPattern": "challenge", "kind": "status", "status": 500})
+    assert "Retry-After" not in api.post("/auth/challenge").headers
+    assert api.post("/auth/challenge").status_code == 200
+    with pytest.raises(EmulatorError, match="retryAfter"):
+        emulator.admin("/faults", {"pathPattern": "challenge", "kind": "status", "status": 429, "retryAfter": 1.5})
 
 
 def test_dropped_connection_after_the_invoice_was_accepted(api):

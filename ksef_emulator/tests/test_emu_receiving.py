@@ -10,6 +10,7 @@ import json
 import os
 import tarfile
 import zipfile
+import zlib
 
 import pytest
 import requests
@@ -308,8 +309,37 @@ def test_export_package_decrypts_and_unpacks_in_several_parts(api, buyer, compre
         assert sha256_b64(files["%s.xml" % item["ksefNumber"]]) == item["invoiceHash"]
     metadata = json.loads(files["_metadata.json"])["invoices"]
     assert [m["ksefNumber"] for m in metadata] == [s["ksefNumber"] for s in seeded]
-    assert package["lastPermanentStorageDate"] == metadata[-1]["permanentStorageDate"]
+    assert "lastPermanentStorageDate" not in package  # documented: only in a truncated package
     assert package["permanentStorageHwmDate"]
+
+
+def deflated_size(data):
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return len(compressor.compress(data)) + len(compressor.flush())
+
+
+def test_export_package_is_cut_at_the_compressed_size_limit(api, buyer):
+    """The package stops at 1 GB of compressed invoices (config ``exportMaxPackageBytes``), then
+    ``isTruncated`` with the last date; ``_metadata.json`` does not count."""
+    nip, access = buyer
+    seeded = seed(api, nip, count=3)
+    xmls = [api.get("/invoices/ksef/%s" % item["ksefNumber"], access).content for item in seeded]
+    api.emu.admin("/config", {"exportMaxPackageBytes": deflated_size(xmls[0]) + deflated_size(xmls[1])})
+    key, iv, status = run_export(api, access, buyer_filters())
+    package = status["package"]
+    assert package["invoiceCount"] == 2 and package["isTruncated"] is True
+    files = unpack(key, iv, status)
+    assert set(files) == {"%s.xml" % s["ksefNumber"] for s in seeded[:2]} | {"_metadata.json"}
+    metadata = json.loads(files["_metadata.json"])["invoices"]
+    assert [m["ksefNumber"] for m in metadata] == [s["ksefNumber"] for s in seeded[:2]]
+    assert package["lastPermanentStorageDate"] == metadata[-1]["permanentStorageDate"]
+    # metadata only: no invoice bytes, so only the count limit applies
+    _, _, only_metadata = run_export(api, access, buyer_filters(), only_metadata=True)
+    assert only_metadata["package"]["invoiceCount"] == 3 and only_metadata["package"]["isTruncated"] is False
+    # an invoice larger than the whole limit still travels alone (the client always progresses)
+    api.emu.admin("/config", {"exportMaxPackageBytes": 1})
+    _, _, alone = run_export(api, access, buyer_filters())
+    assert alone["package"]["invoiceCount"] == 1 and alone["package"]["isTruncated"] is True
 
 
 def test_export_only_metadata_and_bad_key(api, buyer):
@@ -423,6 +453,52 @@ def test_third_subject_and_authorized_subject_roles(api):
     stranger = api.access_token(random_nip(), ["InvoiceRead"])
     denied = api.get("/invoices/ksef/%s" % number, stranger)
     assert denied.status_code == 400 and denied.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21164
+
+
+def internal_id_access(api, internal_id):
+    """An InvoiceRead access token in an InternalId context (KSeF token issued for that context)."""
+    token = api.emu.admin("/tokens", {"nip": internal_id, "contextType": "InternalId",
+                                      "permissions": ["InvoiceRead"]})["token"]
+    challenge = api.challenge()
+    rsa_key, key_id = api.public_key("KsefTokenEncryption")
+    init = api.post("/auth/ksef-token", json={
+        "challenge": challenge["challenge"], "contextIdentifier": {"type": "InternalId", "value": internal_id},
+        "encryptedToken": b64(rsa_key.encrypt(("%s|%s" % (token, challenge["timestampMs"])).encode(), OAEP)),
+        "publicKeyId": key_id}).json()
+    assert api.wait_auth(init)["status"]["code"] == 200
+    redeemed = api.post("/auth/token/redeem", init["authenticationToken"]["token"])
+    assert redeemed.status_code == 200, redeemed.text
+    return redeemed.json()["accessToken"]["token"]
+
+
+def test_export_subject_type_not_allowed_for_the_context_type_gives_21181(api):
+    parent = random_nip()
+    internal_id = "%s-%05d" % (parent, int.from_bytes(os.urandom(2), "big") % 100000)
+    api.emu.admin("/config", {"permanentStorageHwmLagSeconds": 0})
+    # the subunit appears on an invoice only as Podmiot3 with its internal identifier (IDWew)
+    xml = fa3_invoice("FZ/%s" % os.urandom(4).hex(), seller_nip=random_nip(), buyer_nip=parent).replace(
+        b"</Podmiot2>", ("</Podmiot2><Podmiot3><DaneIdentyfikacyjne><IDWew>%s</IDWew><Nazwa>Oddział</Nazwa>"
+                         "</DaneIdentyfikacyjne><Rola>2</Rola></Podmiot3>" % internal_id).encode("utf-8"))
+    number = api.emu.admin("/purchase-invoices", {"invoices": [{"xmlBase64": b64(xml)}]})["invoices"][0]["ksefNumber"]
+    access = internal_id_access(api, internal_id)
+    _, _, encryption = export_encryption(api)
+    for subject_type in ("Subject1", "Subject2", "SubjectAuthorized"):
+        refused = api.post("/invoices/exports", access, json={
+            "encryption": encryption, "filters": dict(buyer_filters(), subjectType=subject_type)})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["exception"]["exceptionDetailList"][0]
+        assert error["exceptionCode"] == 21181 and error["exceptionDescription"] == "Nieprawidłowe żądanie eksportu faktur."
+        assert "(%s)" % subject_type in error["details"][0] and "(InternalId)" in error["details"][0]
+    problem = api.post("/invoices/exports", access, headers={"X-Error-Format": "problem-details"}, json={
+        "encryption": encryption, "filters": buyer_filters()})
+    assert problem.status_code == 400 and problem.json()["errors"][0]["code"] == 21181
+    key, iv, status = run_export(api, access, dict(buyer_filters(), subjectType="Subject3"))
+    assert status["status"]["code"] == 200
+    assert "%s.xml" % number in unpack(key, iv, status)
+    # a NIP context may export every subject type
+    nip_access = api.access_token(parent, ["InvoiceRead"])
+    for subject_type in ("Subject1", "Subject2", "Subject3", "SubjectAuthorized"):
+        assert run_export(api, nip_access, dict(buyer_filters(), subjectType=subject_type))[2]["status"]["code"] == 200
 
 
 def test_seed_with_permanent_storage_date_and_single_xml_form(api, buyer):
