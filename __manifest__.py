@@ -39,6 +39,11 @@
         'views/account_move_ksef_offline_views.xml',
         'wizards/ksef_offline_wizard_views.xml',
     ],
+    'assets': {
+        'web.assets_tests': [
+            'l10n_pl_ksef/static/tests/tours/**/*',
+        ],
+    },
     'installable': True,
     'application': False,
 }

@@ -4,7 +4,8 @@
 #   - a virtualenv with Odoo's requirements and the addon's own,
 #   - a second virtualenv with current releases, for the pure protocol tests,
 #   - a running PostgreSQL with a role for the current user,
-#   - Debian tools the tests use (xmlsec1 as an independent XAdES verifier).
+#   - Debian tools the tests use (xmlsec1 as an independent XAdES verifier,
+#     chromium for the browser tours).
 # Source it (". scripts/bootstrap.sh") to get ODOO_SRC, KSEF_VENV, KSEF_VENV_LATEST,
 # KSEF_ADDONS_DIR and KSEF_CACHE exported.
 set -euo pipefail
@@ -34,7 +35,7 @@ apt_install() {
 
 # --- Debian packages -------------------------------------------------------
 if command -v dpkg >/dev/null 2>&1; then
-    apt_install libpq-dev xmlsec1 postgresql
+    apt_install libpq-dev xmlsec1 postgresql chromium
 fi
 
 # --- Odoo source -----------------------------------------------------------

@@ -15,3 +15,4 @@ from . import test_offline_modes
 from . import test_receiving_bills
 from . import test_translations
 from . import test_send_batch
+from . import test_ui_tours
