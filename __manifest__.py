@@ -26,6 +26,7 @@
         'wizards/ksef_send_wizard_views.xml',
         'views/ksef_menus.xml',
         'views/fa3_config_views.xml',
+        'views/account_journal_fa3_views.xml',
         'data/ksef_credentials_cron.xml',
         'views/ksef_certificate_views.xml',
         'views/ksef_token_views.xml',

@@ -11,6 +11,7 @@ from . import account_move_send
 from . import res_config_settings_credentials
 from . import account_tax_fa3
 from . import account_fiscal_position_fa3
+from . import account_journal_fa3
 from . import product_template_fa3
 from . import res_company_fa3
 from . import l10n_pl_ksef_fa3_party

@@ -32,9 +32,6 @@ _CENT = Decimal("0.01")
 _P7_MAX = 512
 _NOTE_MAX = 256
 _FOOTER_MAX = 3500
-# FA(3) FormaPlatnosci of a payment, from the type of the journal that received it. Card payments
-# settled through a bank journal are reported as transfers: Odoo does not tell them apart.
-_JOURNAL_PAYMENT_METHOD = {'cash': fa3.PAYMENT_CASH, 'bank': fa3.PAYMENT_TRANSFER}
 
 
 def _dec(value, places=2):
@@ -561,19 +558,23 @@ class AccountMove(models.Model):
             if received and paid_total + credited >= _dec(self.amount_total):
                 payment.paid = True
                 payment.paid_date = max(r[1] for r in received)
-                methods = {_JOURNAL_PAYMENT_METHOD.get(r[2].type) for r in received}
+                methods = {r[2]._l10n_pl_ksef_fa3_payment_form() for r in received}
                 payment.method = methods.pop() if len(methods) == 1 else None
             else:
                 if received:
                     payment.partial_marker = 1
                     payment.partial_payments = [
                         fa3.PartialPayment(amount=amount, payment_date=date,
-                                           method=_JOURNAL_PAYMENT_METHOD.get(journal.type))
+                                           method=journal._l10n_pl_ksef_fa3_payment_form())
                         for amount, date, journal in received]
                 due = sorted(set(self.line_ids.filtered(lambda l: l.display_type == 'payment_term')
                                  .mapped('date_maturity')))
                 payment.due_dates = [fa3.DueDate(date=d) for d in due if d]
-                if bank:
+                # The payment form set on the journal of the invoice's preferred payment method, if any.
+                expected = self.preferred_payment_method_line_id.journal_id.l10n_pl_ksef_payment_form
+                if expected:
+                    payment.method = int(expected)
+                elif bank:
                     payment.method = fa3.PAYMENT_TRANSFER
         if bank and payment.method in (fa3.PAYMENT_TRANSFER, None):
             # An invoice paid in cash no longer asks for a transfer to the company's account.

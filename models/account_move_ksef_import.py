@@ -6,6 +6,11 @@ supplier found or created by NIP, one line per ``FaWiersz`` with the company's
 purchase tax of the same FA(3) rate, currency, dates, due date, bank account,
 the KSeF number and the original XML attached. A KSeF number is imported at
 most once per company (see the unique constraint in ``account_move.py``).
+
+A correction (KOR, KOR_ZAL, KOR_ROZ) names the invoices it corrects
+(``DaneFaKorygowanej``): the corrected bill is looked up by its KSeF number,
+else by supplier and reference; a refund is linked to it (``reversed_entry_id``)
+and the chatter says which invoice is corrected, found in Odoo or not.
 """
 import logging
 import re
@@ -15,6 +20,7 @@ from lxml import etree
 
 from odoo import api, fields, models
 from odoo.fields import Command
+from odoo.tools.misc import format_date
 
 from ..ksef_protocol.fa3 import parse_fa3
 from ..ksef_protocol.fa3.model import CORRECTION_KINDS, Party
@@ -91,6 +97,7 @@ class AccountMove(models.Model):
         refund = invoice.kind in CORRECTION_KINDS and invoice.totals.total < 0
         sign = Decimal(-1) if refund else Decimal(1)
         partner = self._l10n_pl_ksef_received_partner(company, invoice.seller)
+        origin = self._l10n_pl_ksef_received_corrected(company, partner, invoice, notes)
         currency = self._l10n_pl_ksef_received_currency(invoice.currency, notes)
         lines = []
         for line in invoice.lines:
@@ -109,6 +116,11 @@ class AccountMove(models.Model):
         }
         if currency:
             vals['currency_id'] = currency.id
+        if origin:
+            if refund:
+                vals['reversed_entry_id'] = origin.id
+            elif 'debit_origin_id' in self._fields:  # account_debit_note: a correction raising the amount
+                vals['debit_origin_id'] = origin.id
         if invoice.delivery_date and 'delivery_date' in self._fields:
             vals['delivery_date'] = invoice.delivery_date
         payment = invoice.payment
@@ -118,6 +130,56 @@ class AccountMove(models.Model):
         if payment and payment.bank_accounts:
             vals['partner_bank_id'] = self._l10n_pl_ksef_received_bank(partner, payment.bank_accounts[0]).id
         return vals, notes
+
+    @api.model
+    def _l10n_pl_ksef_received_corrected(self, company, partner, invoice, notes):
+        """The bill a received correction is linked to, or an empty recordset; adds to ``notes``
+        one remark per corrected invoice (``DaneFaKorygowanej``), found in Odoo or not.
+
+        A bill is linked only when the correction corrects a single invoice (a collective
+        correction of several invoices is mentioned, not linked).
+        """
+        correction = invoice.correction
+        if invoice.kind not in CORRECTION_KINDS or not correction:
+            return self.browse()
+        found = self.browse()
+        for corrected in correction.invoices:
+            bill = self._l10n_pl_ksef_find_corrected_bill(company, partner, corrected)
+            found |= bill
+            params = {'number': corrected.number or '', 'ksef_number': corrected.ksef_number,
+                      'date': format_date(self.env, corrected.issue_date) if corrected.issue_date else '',
+                      'bill': bill.display_name}
+            if bill and corrected.ksef_number:
+                notes.append(self.env._("Correction of invoice %(number)s of %(date)s (KSeF number %(ksef_number)s), "
+                                        "found in Odoo as %(bill)s.", **params))
+            elif bill:
+                notes.append(self.env._("Correction of invoice %(number)s of %(date)s, found in Odoo as %(bill)s.",
+                                        **params))
+            elif corrected.ksef_number:
+                notes.append(self.env._("Correction of invoice %(number)s of %(date)s (KSeF number %(ksef_number)s), "
+                                        "which is not in Odoo.", **params))
+            else:
+                notes.append(self.env._("Correction of invoice %(number)s of %(date)s, which is not in Odoo.",
+                                        **params))
+        if correction.reason:
+            notes.append(self.env._("Reason for the correction: %(reason)s", reason=correction.reason))
+        return found if len(correction.invoices) == 1 else self.browse()
+
+    @api.model
+    def _l10n_pl_ksef_find_corrected_bill(self, company, partner, corrected):
+        """The company's vendor bill of the corrected invoice ``corrected`` (``CorrectedInvoice``):
+        by its KSeF number first, else by supplier and reference (the same issue date preferred)."""
+        domain = [('company_id', '=', company.id), ('move_type', 'in', ('in_invoice', 'in_refund')),
+                  ('state', '!=', 'cancel')]
+        if corrected.ksef_number:
+            bill = self.search([*domain, ('l10n_pl_ksef_number', '=', corrected.ksef_number)], limit=1)
+            if bill:
+                return bill
+        if not corrected.number:
+            return self.browse()
+        bills = self.search([*domain, ('commercial_partner_id', '=', partner.commercial_partner_id.id),
+                             ('ref', '=', corrected.number)], order='id')
+        return bills.filtered(lambda bill: bill.invoice_date == corrected.issue_date)[:1] or bills[:1]
 
     def _l10n_pl_ksef_received_line_vals(self, company, line, sign, notes):
         """Values of one bill line; the net amount (P_11) is authoritative."""

@@ -16,6 +16,14 @@ Business days skip Saturdays, Sundays and Polish public holidays.
 
 Invoices issued offline keep ``l10n_pl_ksef_offline_mode`` for the record; once KSeF accepted
 them their state is the ordinary ``accepted`` (``offline_sent`` is not used).
+
+Technical correction (offline/korekta-techniczna.md, digest §10): when KSeF rejects an offline
+invoice for a technical reason (430 schema, 440 duplicate, 450 semantic error; not for missing
+permissions), the hash of the rejected file is kept in ``l10n_pl_ksef_corrected_invoice_hash``.
+The user resets the invoice to draft, fixes what KSeF reported and posts it again: the invoice is
+issued offline again in the same mode (new frozen FA(3), new KOD I) and sent, online and in
+offline mode, with ``hashOfCorrectedInvoice``; KSeF links it to the rejected file, so the KOD I
+printed on the first version leads the buyer to the corrected invoice.
 """
 import datetime
 import logging
@@ -25,6 +33,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_date
 
+from ..ksef_protocol import sha256_b64
 from ..ksef_protocol.errors import KsefServerError, KsefTransportError
 
 _logger = logging.getLogger(__name__)
@@ -41,6 +50,12 @@ OFFLINE_ISSUABLE_STATES = ('not_sent', 'queued', 'offline_issued')
 #: Offline invoices KSeF has not received yet (their deadline still matters).
 OFFLINE_PENDING_STATES = ('offline_issued', 'queued')
 POLAND = zoneinfo.ZoneInfo('Europe/Warsaw')
+#: Invoice statuses after which KSeF accepts a technical correction of an offline invoice
+#: (korekta-techniczna.md): schema (430), duplicate (440) and semantic (450) errors. Not 410
+#: (permissions), nor refusals of the sending itself (KSeF never registered those files).
+TECHNICAL_CORRECTION_CODES = (430, 440, 450)
+#: KSeF refused the technical correction itself: already corrected (21166), original accepted (21167).
+TECHNICAL_CORRECTION_REFUSED_CODES = (21166, 21167)
 
 
 # ----------------------------------------------------------------------
@@ -157,6 +172,10 @@ class AccountMove(models.Model):
              "and Polish public holidays).")
     l10n_pl_ksef_offline_warning = fields.Char(string="KSeF offline deadline warning",
                                                compute='_compute_l10n_pl_ksef_offline_warning')
+    l10n_pl_ksef_corrected_invoice_hash = fields.Char(
+        string="Technical correction of", copy=False, readonly=True,
+        help="SHA-256 (Base64) of the offline FA(3) file KSeF rejected. The corrected invoice is sent as its "
+             "technical correction, so the KOD I printed on the rejected version leads to the corrected invoice.")
 
     # ------------------------------------------------------------------
     # What the queue asks
@@ -165,6 +184,16 @@ class AccountMove(models.Model):
         """True when the invoice must be sent with ``offlineMode: true`` (it was issued offline)."""
         self.ensure_one()
         return bool(self.l10n_pl_ksef_offline_mode)
+
+    def _l10n_pl_ksef_hash_of_corrected_invoice(self):
+        """``hashOfCorrectedInvoice`` to send with this invoice: the hash of its rejected offline file
+        when it is sent again as a technical correction, else None."""
+        self.ensure_one()
+        corrected = self.l10n_pl_ksef_corrected_invoice_hash
+        if corrected and self.l10n_pl_ksef_offline_mode and corrected != self.l10n_pl_ksef_invoice_hash \
+                and self.l10n_pl_ksef_state in OFFLINE_PENDING_STATES + ('sending',):
+            return corrected
+        return None
 
     def _l10n_pl_ksef_is_offline_issue(self):
         # An invoice issued offline keeps KOD II on every print, also once sent (kody-qr.md).
@@ -182,13 +211,29 @@ class AccountMove(models.Model):
         return dict(self._fields['l10n_pl_ksef_offline_mode']._description_selection(self.env)).get(
             self.l10n_pl_ksef_offline_mode, '')
 
-    @api.depends('l10n_pl_ksef_offline_mode', 'l10n_pl_ksef_offline_deadline')
+    @api.depends('l10n_pl_ksef_offline_mode', 'l10n_pl_ksef_offline_deadline', 'l10n_pl_ksef_corrected_invoice_hash')
     def _compute_l10n_pl_ksef_next_step(self):
         super()._compute_l10n_pl_ksef_next_step()
         for move in self.filtered(lambda m: m.l10n_pl_ksef_next_step and m.l10n_pl_ksef_offline_mode):
             deadline = format_date(self.env, move.l10n_pl_ksef_offline_deadline) \
                 if move.l10n_pl_ksef_offline_deadline else '?'
-            if move.l10n_pl_ksef_state == 'offline_issued':
+            if move.l10n_pl_ksef_state == 'rejected' and move.l10n_pl_ksef_corrected_invoice_hash \
+                    and move.l10n_pl_ksef_status_code not in TECHNICAL_CORRECTION_REFUSED_CODES:
+                move.l10n_pl_ksef_next_step = self.env._(
+                    "Rejected by KSeF after being issued offline. Reset it to draft, fix what KSeF reports below "
+                    "(keep the content of the invoice) and post it again: it is issued offline again and sent as "
+                    "a technical correction of the rejected file. Give the buyer the new print (new KOD I); the "
+                    "KOD I of the first print leads to the corrected invoice once KSeF accepts it.")
+            elif move.l10n_pl_ksef_state == 'offline_issued' and move._l10n_pl_ksef_hash_of_corrected_invoice():
+                move.l10n_pl_ksef_next_step = self.env._(
+                    "Technical correction of the offline invoice KSeF rejected (%(mode)s): give the buyer the new "
+                    "print with both KSeF QR codes. Click \"Send to KSeF\" (it is also queued automatically within "
+                    "the hour when the company sends automatically).", mode=move._l10n_pl_ksef_offline_mode_label())
+            elif move.l10n_pl_ksef_state == 'queued' and move._l10n_pl_ksef_hash_of_corrected_invoice():
+                move.l10n_pl_ksef_next_step = self.env._(
+                    "%(step)s It is sent in offline mode as a technical correction of the rejected offline file.",
+                    step=move.l10n_pl_ksef_next_step)
+            elif move.l10n_pl_ksef_state == 'offline_issued':
                 move.l10n_pl_ksef_next_step = self.env._(
                     "Issued offline (%(mode)s): give the buyer the printed invoice with both KSeF QR codes. "
                     "It must reach KSeF by %(deadline)s: click \"Send to KSeF\" (it is also queued "
@@ -324,6 +369,81 @@ class AccountMove(models.Model):
             'target': 'new',
             'context': context,
         }
+
+    # ------------------------------------------------------------------
+    # Technical correction of a rejected offline invoice (offline/korekta-techniczna.md)
+    # ------------------------------------------------------------------
+    def _l10n_pl_ksef_reject(self, code, details):
+        super()._l10n_pl_ksef_reject(code, details)
+        # The first rejected file is the one whose KOD I the buyer holds: a correction rejected in
+        # turn is corrected again against that same file.
+        if self.l10n_pl_ksef_offline_mode and code in TECHNICAL_CORRECTION_CODES \
+                and self.l10n_pl_ksef_invoice_hash and not self.l10n_pl_ksef_corrected_invoice_hash:
+            self.l10n_pl_ksef_corrected_invoice_hash = self.l10n_pl_ksef_invoice_hash
+            self._l10n_pl_ksef_log(self.env._(
+                "This invoice was issued offline: once corrected it is sent again as a technical correction of "
+                "the rejected file (SHA-256 %(hash)s).", hash=self.l10n_pl_ksef_invoice_hash))
+
+    def _l10n_pl_ksef_explain(self, code, details):
+        headline = {
+            21166: self.env._("KSeF already accepted a technical correction of this offline invoice (21166): "
+                              "it cannot be corrected a second time."),
+            21167: self.env._("KSeF accepted the offline invoice this file corrects (21167): a technical "
+                              "correction is only for a rejected offline invoice."),
+        }.get(code)
+        if not headline:
+            return super()._l10n_pl_ksef_explain(code, details)
+        return '%s\n%s' % (headline, details) if details else headline
+
+    def _l10n_pl_ksef_is_technical_correction_to_issue(self):
+        """A posted offline invoice KSeF rejected, waiting to be issued again as a technical correction."""
+        self.ensure_one()
+        return self.state == 'posted' and self.l10n_pl_ksef_state == 'rejected' \
+            and bool(self.l10n_pl_ksef_offline_mode) and bool(self.l10n_pl_ksef_corrected_invoice_hash) \
+            and self.l10n_pl_ksef_status_code not in TECHNICAL_CORRECTION_REFUSED_CODES
+
+    def _l10n_pl_ksef_get_send_blockers(self):
+        blockers = super()._l10n_pl_ksef_get_send_blockers()
+        for move in self.filtered(lambda m: m not in blockers and m._l10n_pl_ksef_is_technical_correction_to_issue()):
+            created_at = (move.create_date or fields.Datetime.now()).replace(tzinfo=datetime.timezone.utc)
+            # Unchanged since the first or the last rejected sending: KSeF would refuse it again.
+            if sha256_b64(move._l10n_pl_ksef_render_fa3(created_at=created_at)) \
+                    in (move.l10n_pl_ksef_corrected_invoice_hash, move.l10n_pl_ksef_invoice_hash):
+                blockers[move] = [self.env._(
+                    "The FA(3) file is still the one KSeF rejected. Reset the invoice to draft, fix what KSeF "
+                    "reported and post it again: it is then sent as a technical correction.")]
+        return blockers
+
+    def _l10n_pl_ksef_issue_technical_correction(self):
+        """Issue corrected, rejected offline invoices offline again (same mode): their new FA(3) is frozen
+        (new KOD I) and sent as the technical correction of the rejected file. Invoices that cannot be
+        sent (FA(3) findings, file unchanged) stay rejected; the banner says why."""
+        candidates = self.filtered(lambda m: m._l10n_pl_ksef_is_technical_correction_to_issue())
+        blockers = candidates._l10n_pl_ksef_get_send_blockers()
+        for move in candidates.filtered(lambda m: m not in blockers).sudo():
+            # The rejected file no longer describes the invoice (already released when reset to draft).
+            move._l10n_pl_ksef_frozen_offline_attachment().write({'description': False})
+            move.write({'l10n_pl_ksef_state': 'offline_issued', 'l10n_pl_ksef_session_id': False,
+                        'l10n_pl_ksef_reference': False, 'l10n_pl_ksef_status_code': 0,
+                        'l10n_pl_ksef_error': False})
+            move._l10n_pl_ksef_freeze_offline_fa3()
+            move._l10n_pl_ksef_log(self.env._(
+                "Corrected after KSeF's rejection and issued offline again (%(mode)s): give the buyer the new "
+                "print (new KOD I). It is sent as a technical correction of the rejected file.",
+                mode=move._l10n_pl_ksef_offline_mode_label()))
+
+    def _l10n_pl_ksef_queue(self):
+        self._l10n_pl_ksef_check_send_rights()
+        self._l10n_pl_ksef_issue_technical_correction()
+        return super()._l10n_pl_ksef_queue()
+
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        # Posted again after a rejection, not queued automatically: printable at once with the new KOD I.
+        corrections = posted.filtered(lambda m: m._l10n_pl_ksef_is_technical_correction_to_issue())
+        if corrections and self.env.user.has_group('account.group_account_invoice'):
+            corrections._l10n_pl_ksef_issue_technical_correction()
+        return posted
 
     # ------------------------------------------------------------------
     # KSeF unreachable: offline24 automatically (company option)

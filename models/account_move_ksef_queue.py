@@ -226,7 +226,8 @@ class AccountMove(models.Model):
             self._l10n_pl_ksef_commit(0)
             try:
                 sent = client.send_invoice(session.reference_number, key, xml,
-                                           offline_mode=move._l10n_pl_ksef_send_in_offline_mode())
+                                           offline_mode=move._l10n_pl_ksef_send_in_offline_mode(),
+                                           hash_of_corrected_invoice=move._l10n_pl_ksef_hash_of_corrected_invoice())
             except (KsefTransportError, KsefServerError) as error:
                 if error.may_have_been_accepted:
                     move.l10n_pl_ksef_error = self.env._(

@@ -318,6 +318,42 @@ class TestFa3Invoices(Fa3OdooCase):
         self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['1'])
         self.assertFalse(root.xpath('//f:RachunekBankowy', namespaces={'f': root.nsmap[None]}))
 
+    def test_fa3_payment_form_set_on_the_journal(self):
+        # A bank journal that receives card terminal settlements reports its payments as card (2).
+        bank_journal = self.company_data['default_journal_bank']
+        bank_journal.l10n_pl_ksef_payment_form = '2'
+        paid = self.invoice(self.buyer_pl, [("Serwis", 1, 600.0, 'vs_kraj_23')])
+        self.pay(paid, journal_id=bank_journal.id, payment_date='2026-02-02')
+        root = etree.fromstring(self.render(paid))
+        self.assertEqual(self.xpath(root, '//f:Zaplacono'), ['1'])
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['2'])
+        self.assertFalse(root.xpath('//f:RachunekBankowy', namespaces={'f': root.nsmap[None]}))
+
+        partly = self.invoice(self.buyer_pl, [("Serwis", 1, 600.0, 'vs_kraj_23')])
+        self.pay(partly, journal_id=bank_journal.id, amount=200.0, payment_date='2026-02-03')
+        self.pay(partly, journal_id=self.company_data['default_journal_cash'].id, amount=100.0,
+                 payment_date='2026-02-04')
+        root = etree.fromstring(self.render(partly))
+        self.assertEqual(self.xpath(root, '//f:ZaplataCzesciowa/f:KwotaZaplatyCzesciowej'), ['200.00', '100.00'])
+        self.assertEqual(self.xpath(root, '//f:ZaplataCzesciowa/f:FormaPlatnosci'), ['2', '1'])
+        # The rest is still expected by transfer to the invoice's bank account.
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['6'])
+        self.assertTrue(self.xpath(root, '//f:RachunekBankowy/f:NrRB'))
+
+    def test_fa3_unpaid_invoice_payment_form_from_preferred_payment_method(self):
+        bank_journal = self.company_data['default_journal_bank']
+        move = self.invoice(self.buyer_pl, [("Serwis", 1, 600.0, 'vs_kraj_23')],
+                            preferred_payment_method_line_id=self.inbound_payment_method_line.id)
+        self.assertEqual(self.inbound_payment_method_line.journal_id, bank_journal)
+        # Without a payment form on the journal, an invoice with a bank account asks for a transfer.
+        root = etree.fromstring(self.render(move))
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['6'])
+        bank_journal.l10n_pl_ksef_payment_form = '7'
+        root = etree.fromstring(self.render(move))
+        self.assertEqual(self.xpath(root, '//f:Platnosc/f:FormaPlatnosci'), ['7'])
+        self.assertEqual(self.xpath(root, '//f:TerminPlatnosci/f:Termin'), ['2026-02-16'])
+        self.assertFalse(root.xpath('//f:Zaplacono | //f:ZaplataCzesciowa', namespaces={'f': root.nsmap[None]}))
+
     def test_fa3_credit_note_is_not_a_payment(self):
         move = self.invoice(self.buyer_pl, [("Monitor", 5, 899.0, 'vs_kraj_23')])
         self.credit_note(move, [("Monitor", 1, 899.0, 'vs_kraj_23')], "Zwrot towaru")

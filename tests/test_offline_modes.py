@@ -71,7 +71,7 @@ class TestKsefOfflineModes(KsefEmulatorCase):
         self.assertEqual(move.l10n_pl_ksef_xml_attachment_id.raw, frozen_xml, "the XML sent is the frozen one")
         self.assertEqual(move.l10n_pl_ksef_invoice_hash, sha256_b64(frozen_xml))
         [registered] = [invoice for invoice in self.registered_invoices(move.l10n_pl_ksef_session_id)
-                        if invoice['ksefNumber'] == move.l10n_pl_ksef_number]
+                        if invoice.get('ksefNumber') == move.l10n_pl_ksef_number]
         self.assertEqual(registered['invoiceHash'], sha256_b64(frozen_xml))
         self.assertEqual(registered['invoicingMode'], 'Offline')
         self.assertEqual(move.l10n_pl_ksef_invoicing_mode, 'Offline')
@@ -255,3 +255,94 @@ class TestKsefOfflineModes(KsefEmulatorCase):
         self.process_queue()
         self.assertEqual(move.l10n_pl_ksef_state, 'queued')
         self.assertFalse(move.l10n_pl_ksef_offline_mode)
+
+    # -- Technical correction of a rejected offline invoice (offline/korekta-techniczna.md) ------
+    def emulator_metadata(self, since):
+        """The seller's invoices as KSeF describes them (``InvoiceMetadata``, read from the emulator directly)."""
+        token = decrypt_secret(self.env, self.company.sudo().l10n_pl_ksef_access_token).decode()
+        body = json.dumps({'subjectType': 'Subject1', 'dateRange': {
+            'dateType': 'Invoicing', 'from': since.isoformat()}}).encode()
+        request = urllib.request.Request(
+            self.emulator.base_url + '/invoices/query/metadata?pageSize=100', data=body, method='POST',
+            headers={'Authorization': 'Bearer ' + token, 'Accept': 'application/json',
+                     'Content-Type': 'application/json'})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())['invoices']
+
+    def test_rejected_offline_invoice_is_sent_again_as_technical_correction(self):
+        certificate = self.store_offline_certificate()
+        since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+        # A wrong issue date (tomorrow) passes our checks, but KSeF refuses a P_1 later than the day it
+        # receives the invoice (450, semantic error).
+        move = self.create_invoice(invoice_date=self.polish_today() + datetime.timedelta(days=1))
+        self.issue_offline_wizard(move, mode='offline24').action_issue_offline()
+        rejected_xml = move._l10n_pl_ksef_frozen_offline_attachment().raw
+        first_kod_i = move.l10n_pl_ksef_qr_url
+        self.assertTrue(urlsplit(first_kod_i).path.endswith('/' + b64url_sha256(rejected_xml)))
+        move._l10n_pl_ksef_queue()
+        self.process_until(move, ('accepted', 'rejected'))
+
+        self.assertEqual(move.l10n_pl_ksef_state, 'rejected')
+        self.assertEqual(move.l10n_pl_ksef_status_code, 450)
+        self.assertEqual(move.l10n_pl_ksef_corrected_invoice_hash, sha256_b64(rejected_xml))
+        self.assertEqual(move.l10n_pl_ksef_offline_mode, 'offline24')
+        self.assertIn('technical correction', move.l10n_pl_ksef_next_step)
+        # Sending the rejected file again is pointless: the user is told to fix the invoice first.
+        self.assertIn('still the one KSeF rejected', ' '.join(move._l10n_pl_ksef_get_send_blockers()[move]))
+        self.assertFalse(move._l10n_pl_ksef_queue())
+        self.assertEqual(move.l10n_pl_ksef_state, 'rejected')
+
+        # The user fixes the date and posts again: issued offline again, a new file for a new print.
+        move.button_draft()
+        move.invoice_date = self.polish_today()
+        move.action_post()
+        self.assertEqual(move.l10n_pl_ksef_state, 'offline_issued')
+        self.assertEqual(move.l10n_pl_ksef_offline_mode, 'offline24', "the invoice keeps its offline mode")
+        self.assertIn('Technical correction', move.l10n_pl_ksef_next_step)
+        corrected_xml = move._l10n_pl_ksef_frozen_offline_attachment().raw
+        self.assertTrue(corrected_xml)
+        self.assertNotEqual(sha256_b64(corrected_xml), sha256_b64(rejected_xml))
+        self.assertTrue(urlsplit(move.l10n_pl_ksef_qr_url).path.endswith('/' + b64url_sha256(corrected_xml)),
+                        "the new print carries the new KOD I")
+        self.assertEqual(verify_kod_ii_url(move.l10n_pl_ksef_qr_certificate_url, certificate).invoice_hash,
+                         b64url_sha256(corrected_xml))
+        self.assertEqual(move._l10n_pl_ksef_hash_of_corrected_invoice(), sha256_b64(rejected_xml))
+
+        self.assertEqual(move._l10n_pl_ksef_queue(), move)
+        self.process_until(move, ('accepted', 'rejected'))
+        self.assertEqual(move.l10n_pl_ksef_state, 'accepted', move.l10n_pl_ksef_error)
+        self.assertTrue(move.l10n_pl_ksef_number)
+        self.assertTrue(move.l10n_pl_ksef_upo_attachment_id)
+        self.assert_registered_offline(move, corrected_xml)
+        # KSeF linked the correction to the rejected file: the buyer's first KOD I leads to it.
+        [metadata] = [invoice for invoice in self.emulator_metadata(since)
+                      if invoice['ksefNumber'] == move.l10n_pl_ksef_number]
+        self.assertEqual(metadata['invoiceHash'], sha256_b64(corrected_xml))
+        self.assertEqual(metadata['hashOfCorrectedInvoice'], sha256_b64(rejected_xml))
+        self.assertEqual(move.l10n_pl_ksef_qr_label, move.l10n_pl_ksef_number)
+        self.assertFalse(move._l10n_pl_ksef_hash_of_corrected_invoice(), "nothing left to correct")
+
+    def test_rejected_offline_invoice_posted_again_is_queued_as_correction_when_sending_automatically(self):
+        self.store_offline_certificate()
+        move = self.create_invoice(invoice_date=self.polish_today() + datetime.timedelta(days=1))
+        self.issue_offline_wizard(move, mode='offline24').action_issue_offline()
+        rejected_hash = move.l10n_pl_ksef_invoice_hash
+        move._l10n_pl_ksef_queue()
+        self.process_until(move, ('accepted', 'rejected'))
+        self.assertEqual(move.l10n_pl_ksef_corrected_invoice_hash, rejected_hash)
+
+        self.company.l10n_pl_ksef_auto_send = True
+        move.button_draft()
+        move.invoice_date = self.polish_today()
+        move.action_post()
+        self.assertEqual(move.l10n_pl_ksef_state, 'queued')
+        self.assertIn('technical correction', move.l10n_pl_ksef_next_step)
+        self.assertNotEqual(move.l10n_pl_ksef_invoice_hash, rejected_hash, "the corrected file is frozen")
+        self.process_until(move, ('accepted', 'rejected'))
+        self.assertEqual(move.l10n_pl_ksef_state, 'accepted', move.l10n_pl_ksef_error)
+        self.assertEqual(move.l10n_pl_ksef_corrected_invoice_hash, rejected_hash)
+
+    def test_second_technical_correction_is_refused_with_a_readable_message(self):
+        move = self.env['account.move']
+        self.assertIn('cannot be corrected a second time', move._l10n_pl_ksef_explain(21166, ''))
+        self.assertIn('only for a rejected offline invoice', move._l10n_pl_ksef_explain(21167, 'x'))

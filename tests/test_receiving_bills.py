@@ -10,7 +10,8 @@ from odoo.tests import new_test_user, tagged
 
 from ..ksef_protocol import SessionKey
 from ..ksef_protocol.fa3 import build_fa3, compute_totals, parse_fa3
-from ..ksef_protocol.fa3.model import Address, BankAccount, Contact, DueDate, Invoice, Line, Party, Payment, Totals
+from ..ksef_protocol.fa3.model import (Address, BankAccount, Contact, CorrectedInvoice, Correction, DueDate, Invoice,
+                                       Line, Party, Payment, Totals)
 from ..models.res_company_ksef_receiving import _parse_ksef_datetime
 from .common import BUYER_NIP, SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
 
@@ -63,6 +64,18 @@ class TestReceivingBills(KsefEmulatorCase):
             totals=Totals({}, D(0)), lines=lines, payment=payment)
         invoice.totals = compute_totals(invoice)
         return invoice
+
+    def make_correction(self, seller_nip, lines, corrected, kind='KOR', reason="Rabat po wystawieniu faktury"):
+        """A correction (``kind``) of the invoices ``corrected`` (``CorrectedInvoice`` list) by ``seller_nip``."""
+        invoice = self.make_invoice(seller_nip, COMPANY_NIP, lines)
+        invoice.number = "FK/%s" % uuid.uuid4().hex[:10].upper()
+        invoice.kind = kind
+        invoice.correction = Correction(invoices=corrected, reason=reason, type=2)
+        invoice.totals = compute_totals(invoice)
+        return invoice
+
+    def messages(self, move):
+        return ' '.join(move.message_ids.mapped('body'))
 
     def seed(self, *invoices):
         """Put invoices into the emulator's KSeF as if their sellers had sent them; returns
@@ -319,3 +332,91 @@ class TestReceivingBills(KsefEmulatorCase):
                                         'partner_id': self.known_supplier.id, 'l10n_pl_ksef_number': 'TEST-BROKEN-1'}])
         self.assertFalse(bill.invoice_line_ids)
         self.assertTrue(any("could not be read" in message.body for message in bill.message_ids))
+
+    # ------------------------------------------------------------------
+    # Corrections (KOR) of received invoices
+    # ------------------------------------------------------------------
+    def receive_original(self):
+        """An invoice of the known supplier received from KSeF: ``(ksef_number, invoice, bill)``."""
+        [(number, _xml, invoice)] = self.seed(self.make_invoice(KNOWN_SUPPLIER_NIP, COMPANY_NIP, [
+            Line("Licencja roczna", "23", "szt.", D(10), D("100.00"), net=D("1000.00"))], seller_name="Znany"))
+        self.receive()
+        bill = self.received_bills([number])
+        self.assertEqual(len(bill), 1)
+        return number, invoice, bill
+
+    def test_correction_lowering_amount_is_refund_of_corrected_bill(self):
+        original_number, original, original_bill = self.receive_original()
+        [(number, _xml, correction)] = self.seed(self.make_correction(KNOWN_SUPPLIER_NIP, [
+            Line("Licencja roczna - rabat", "23", "szt.", D(10), D("-20.00"), net=D("-200.00"))],
+            [CorrectedInvoice(original.issue_date, original.number, original_number)]))
+        self.receive()
+
+        refund = self.received_bills([number])
+        self.assertRecordValues(refund, [{
+            'move_type': 'in_refund', 'state': 'draft', 'ref': correction.number,
+            'partner_id': self.known_supplier.id, 'reversed_entry_id': original_bill.id,
+            'amount_untaxed': 200.0, 'amount_total': 246.0,
+        }])
+        self.assertEqual(original_bill.reversal_move_ids, refund)
+        messages = self.messages(refund)
+        self.assertIn(original.number, messages)
+        self.assertIn(original_number, messages)
+        self.assertIn("found in Odoo as", messages)
+        self.assertIn("Rabat po wystawieniu faktury", messages)
+
+        # Once both are posted, the refund settles its part of the corrected bill, as Odoo's own reversals do.
+        original_bill.action_post()
+        refund.action_post()
+        self.assertEqual(original_bill.amount_residual, 1230.0 - 246.0)
+        self.assertEqual(refund.payment_state, 'paid')
+
+    def test_correction_of_invoice_unknown_to_odoo(self):
+        [(number, _xml, correction)] = self.seed(self.make_correction(KNOWN_SUPPLIER_NIP, [
+            Line("Zwrot towaru", "23", "szt.", D(-2), D("50.00"), net=D("-100.00"))],
+            [CorrectedInvoice(datetime.date(2025, 12, 10), "FV/POZA/%s" % uuid.uuid4().hex[:8])]))
+        self.receive()
+
+        refund = self.received_bills([number])
+        self.assertRecordValues(refund, [{'move_type': 'in_refund', 'state': 'draft', 'reversed_entry_id': False,
+                                          'amount_total': 123.0}])
+        messages = self.messages(refund)
+        self.assertIn(correction.correction.invoices[0].number, messages)
+        self.assertIn("which is not in Odoo", messages)
+
+    def test_correction_of_bill_entered_by_hand_is_found_by_reference(self):
+        number_outside_ksef = "FV/RECZNA/%s" % uuid.uuid4().hex[:8]
+        issue_date = datetime.date(2025, 12, 10)
+        manual = self.env['account.move'].create({
+            'move_type': 'in_invoice', 'company_id': self.company.id, 'partner_id': self.known_supplier.id,
+            'ref': number_outside_ksef, 'invoice_date': issue_date,
+            'invoice_line_ids': [fields.Command.create({
+                'name': "Towar", 'quantity': 2, 'price_unit': 50.0,
+                'tax_ids': [fields.Command.set(self.purchase_tax('vz_kraj_23').ids)]})],
+        })
+        [(number, _xml, _correction)] = self.seed(self.make_correction(KNOWN_SUPPLIER_NIP, [
+            Line("Zwrot towaru", "23", "szt.", D(-1), D("50.00"), net=D("-50.00"))],
+            [CorrectedInvoice(issue_date, number_outside_ksef)]))
+        self.receive()
+
+        refund = self.received_bills([number])
+        self.assertRecordValues(refund, [{'move_type': 'in_refund', 'reversed_entry_id': manual.id}])
+        self.assertIn("found in Odoo as", self.messages(refund))
+
+    def test_correction_raising_amount_stays_vendor_bill(self):
+        original_number, original, original_bill = self.receive_original()
+        [(number, _xml, _correction)] = self.seed(self.make_correction(KNOWN_SUPPLIER_NIP, [
+            Line("Licencja roczna - dopłata", "23", "szt.", D(2), D("100.00"), net=D("200.00"))],
+            [CorrectedInvoice(original.issue_date, original.number, original_number)], reason="Dodatkowe licencje"))
+        self.receive()
+
+        bill = self.received_bills([number])
+        self.assertRecordValues(bill, [{'move_type': 'in_invoice', 'state': 'draft', 'reversed_entry_id': False,
+                                        'amount_untaxed': 200.0, 'amount_total': 246.0}])
+        if 'debit_origin_id' in bill._fields:  # account_debit_note installed
+            self.assertEqual(bill.debit_origin_id, original_bill)
+        messages = self.messages(bill)
+        self.assertIn(original.number, messages)
+        self.assertIn(original_number, messages)
+        self.assertIn("found in Odoo as", messages)
+        self.assertFalse(original_bill.reversal_move_ids)

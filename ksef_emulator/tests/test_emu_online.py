@@ -295,6 +295,37 @@ def test_technical_correction_rules(api):
     assert _code(of_accepted) == 21167
 
 
+def test_technical_correction_needs_offline_mode_and_is_linked_to_the_rejected_file(api):
+    """korekta-techniczna.md: sent with offlineMode=true; a rejected correction leaves the original open to
+    another one; the accepted correction's metadata names the rejected file (``hashOfCorrectedInvoice``)."""
+    access = api.access_token()
+    session, key, iv = api.open_session(access)
+    number = _number()
+    rejected_xml = fa3_invoice(number).replace(b"<P_15>", b"<P_99>1</P_99><P_15>")
+    rejected = api.wait_invoice(access, session, api.send(access, session, key, iv, rejected_xml).json()["referenceNumber"])
+    assert rejected["status"]["code"] == 430
+    corrected_hash = sha256_b64(rejected_xml)
+    fixed = fa3_invoice(number)
+    assert _code(api.send(access, session, key, iv, fixed, offlineMode=False, hashOfCorrectedInvoice=corrected_hash)) == 21405
+    # A correction that is itself rejected does not use up the correction of the original.
+    still_wrong = fa3_invoice(number).replace(b"<P_15>", b"<P_98>1</P_98><P_15>")
+    first = api.send(access, session, key, iv, still_wrong, offlineMode=True, hashOfCorrectedInvoice=corrected_hash)
+    assert first.status_code == 202
+    assert api.wait_invoice(access, session, first.json()["referenceNumber"])["status"]["code"] == 430
+    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)).isoformat()
+    second = api.send(access, session, key, iv, fixed, offlineMode=True, hashOfCorrectedInvoice=corrected_hash)
+    assert second.status_code == 202
+    accepted = api.wait_invoice(access, session, second.json()["referenceNumber"])
+    assert accepted["status"]["code"] == 200 and accepted["invoicingMode"] == "Offline"
+    found = api.post("/invoices/query/metadata", access, params={"pageSize": 100}, json={
+        "subjectType": "Subject1", "dateRange": {"dateType": "Invoicing", "from": since}})
+    assert found.status_code == 200, found.text
+    [metadata] = [item for item in found.json()["invoices"] if item["ksefNumber"] == accepted["ksefNumber"]]
+    assert metadata["invoiceHash"] == sha256_b64(fixed)
+    assert metadata["hashOfCorrectedInvoice"] == corrected_hash
+    assert metadata["invoicingMode"] == "Offline"
+
+
 def test_session_upo_is_split_into_pages(api):
     api.emu.admin("/config", {"upoPageSize": 2})
     access = api.access_token()
