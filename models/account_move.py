@@ -101,6 +101,24 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------
     # Queueing
     # ------------------------------------------------------------------
+    def _l10n_pl_ksef_eligibility_reason(self):
+        """Why this invoice cannot go to KSeF at all through this addon (translated), or False."""
+        self.ensure_one()
+        if not self._l10n_pl_ksef_is_applicable():
+            return self.env._("Only customer invoices and credit notes of a Polish company go to KSeF.")
+        if self.state != 'posted':
+            return self.env._("The invoice must be posted first.")
+        if self._l10n_pl_ksef_handled_by_pl_edi():
+            return self.env._("This invoice is handled by the Odoo module \"Poland - E-invoicing (l10n_pl_edi)\"; "
+                              "it is not sent a second time.")
+        return False
+
+    def _l10n_pl_ksef_state_label(self):
+        """The translated label of the invoice's KSeF state."""
+        self.ensure_one()
+        return dict(self._fields['l10n_pl_ksef_state']._description_selection(self.env)).get(
+            self.l10n_pl_ksef_state)
+
     def _l10n_pl_ksef_get_send_blockers(self):
         """Why each invoice cannot be queued: ``{move: [reason, ...]}`` (only moves with reasons).
 
@@ -108,23 +126,10 @@ class AccountMove(models.Model):
         """
         blockers = {}
         for move in self:
-            reasons = []
-            if not move._l10n_pl_ksef_is_applicable():
-                reasons.append(self.env._("Only customer invoices and credit notes of a Polish company go to KSeF."))
-            elif move.state != 'posted':
-                reasons.append(self.env._("The invoice must be posted first."))
-            elif move._l10n_pl_ksef_handled_by_pl_edi():
-                reasons.append(self.env._(
-                    "This invoice is handled by the Odoo module \"Poland - E-invoicing (l10n_pl_edi)\"; "
-                    "it is not sent a second time."))
-            elif move.l10n_pl_ksef_state not in QUEUEABLE_STATES:
-                reasons.append(self.env._("Already %(state)s in KSeF.", state=dict(
-                    self._fields['l10n_pl_ksef_state']._description_selection(self.env))[move.l10n_pl_ksef_state]))
-            elif not hasattr(move, '_l10n_pl_ksef_check_fa3'):
-                # FA(3) rendering lives in its own file; never send without it.
-                reasons.append(self.env._("FA(3) generation is not available in this installation."))
-            else:
-                reasons.extend(move._l10n_pl_ksef_check_fa3())
+            reason = move._l10n_pl_ksef_eligibility_reason()
+            if not reason and move.l10n_pl_ksef_state not in QUEUEABLE_STATES:
+                reason = self.env._("Already %(state)s in KSeF.", state=move._l10n_pl_ksef_state_label())
+            reasons = [reason] if reason else move._l10n_pl_ksef_check_fa3()
             if reasons:
                 blockers[move] = reasons
         return blockers

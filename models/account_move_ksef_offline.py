@@ -270,24 +270,16 @@ class AccountMove(models.Model):
         blockers = {}
         for move in self:
             reasons = []
-            if not move._l10n_pl_ksef_is_applicable():
-                reasons.append(self.env._("Only customer invoices and credit notes of a Polish company go to KSeF."))
-            elif move.state != 'posted':
-                reasons.append(self.env._("The invoice must be posted first."))
-            elif move._l10n_pl_ksef_handled_by_pl_edi():
-                reasons.append(self.env._(
-                    "This invoice is handled by the Odoo module \"Poland - E-invoicing (l10n_pl_edi)\"."))
-            elif move.l10n_pl_ksef_number or move.l10n_pl_ksef_state not in OFFLINE_ISSUABLE_STATES:
-                reasons.append(self.env._(
-                    "Only invoices not sent to KSeF yet can be issued offline (KSeF status: %(state)s).",
-                    state=dict(self._fields['l10n_pl_ksef_state']._description_selection(self.env)).get(
-                        move.l10n_pl_ksef_state)))
+            reason = move._l10n_pl_ksef_eligibility_reason()
+            if not reason and (move.l10n_pl_ksef_number or move.l10n_pl_ksef_state not in OFFLINE_ISSUABLE_STATES):
+                reason = self.env._("Only invoices not sent to KSeF yet can be issued offline (KSeF status: %(state)s).",
+                                    state=move._l10n_pl_ksef_state_label())
+            if reason:
+                reasons.append(reason)
             else:
                 if not move.company_id._l10n_pl_ksef_get_offline_certificate():
                     reasons.append(move.company_id._l10n_pl_ksef_missing_offline_certificate_text())
-                if not hasattr(move, '_l10n_pl_ksef_check_fa3'):
-                    reasons.append(self.env._("FA(3) generation is not available in this installation."))
-                elif not move._l10n_pl_ksef_frozen_offline_attachment():
+                if not move._l10n_pl_ksef_frozen_offline_attachment():
                     reasons.extend(move._l10n_pl_ksef_check_fa3())
             if reasons:
                 blockers[move] = reasons
