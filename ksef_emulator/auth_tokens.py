@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import uuid
 
 from .errors import forbidden, unauthorized
@@ -55,11 +54,7 @@ class AuthContext:
 class TokenService:
     def __init__(self, store, clock):
         self._clock = clock
-        secret = store.get_json("secrets", "jwt")
-        if secret is None:
-            secret = base64.b64encode(os.urandom(32)).decode("ascii")
-            store.put_json("secrets", "jwt", secret)
-        self._secret = base64.b64decode(secret)
+        self._secret = store.secret_bytes("jwt")
 
     def issue(self, token_type, lifetime_seconds, **claims):
         """Return ``(token, exp_unix)``."""

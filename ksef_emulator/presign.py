@@ -3,10 +3,8 @@
 ``app.signer.sign(request, "/storage/upo/...", ttl)`` -> ``(absolute_url, expires_ts)``;
 a handler serving such a path calls ``app.signer.check(request)`` (403 when invalid/expired).
 """
-import base64
 import hashlib
 import hmac
-import os
 
 from .errors import forbidden
 
@@ -14,11 +12,7 @@ from .errors import forbidden
 class UrlSigner:
     def __init__(self, store, clock):
         self._clock = clock
-        secret = store.get_json("secrets", "urls")
-        if secret is None:
-            secret = base64.b64encode(os.urandom(32)).decode("ascii")
-            store.put_json("secrets", "urls", secret)
-        self._secret = base64.b64decode(secret)
+        self._secret = store.secret_bytes("urls")
 
     def _mac(self, path, expires):
         return hmac.new(self._secret, ("%s|%d" % (path, expires)).encode("utf-8"), hashlib.sha256).hexdigest()

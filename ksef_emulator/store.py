@@ -5,6 +5,7 @@ open. Handler modules add their own tables with :meth:`Store.add_schema`
 (``CREATE TABLE IF NOT EXISTS ...``), so a restart on the same state directory
 loses nothing.
 """
+import base64
 import contextlib
 import json
 import os
@@ -149,6 +150,14 @@ class Store:
 
     def put_json(self, kind, key, value):
         self.execute("INSERT OR REPLACE INTO kv(kind, key, value) VALUES (?,?,?)", (kind, key, json.dumps(value)))
+
+    def secret_bytes(self, name, size=32):
+        """A random secret created on first use and kept with the state, so a restart keeps it valid."""
+        stored = self.get_json("secrets", name)
+        if stored is None:
+            stored = base64.b64encode(os.urandom(size)).decode("ascii")
+            self.put_json("secrets", name, stored)
+        return base64.b64decode(stored)
 
     def delete_json(self, kind, key):
         self.execute("DELETE FROM kv WHERE kind=? AND key=?", (kind, key))
