@@ -72,7 +72,8 @@ if [ ! -x "$KSEF_VENV_LATEST/bin/python" ] || [ "$(cat "$KSEF_VENV_LATEST/.ksef-
 fi
 
 # --- the addon under its own name, whatever the clone's folder is called ----
-KSEF_ADDONS_DIR="$KSEF_CACHE/addons"
+# One addons folder per checkout, so several clones (or git worktrees) can run side by side.
+KSEF_ADDONS_DIR="$KSEF_CACHE/addons-$(printf %s "$KSEF_REPO" | sha256sum | cut -c1-8)"
 mkdir -p "$KSEF_ADDONS_DIR"
 ln -sfn "$KSEF_REPO" "$KSEF_ADDONS_DIR/l10n_pl_ksef"
 

@@ -12,7 +12,7 @@ fi
 export ODOO_KSEF_ENCRYPTION_KEY="${ODOO_KSEF_ENCRYPTION_KEY:-$(cat "$KSEF_KEY_FILE")}"
 
 ODOO_ADDONS_PATH="$ODOO_SRC/odoo/addons,$KSEF_ADDONS_DIR"
-ODOO_CONF="$KSEF_CACHE/odoo.conf"
+ODOO_CONF="$KSEF_ADDONS_DIR/odoo.conf"  # per checkout, like the addons folder
 cat > "$ODOO_CONF" <<CONF
 [options]
 addons_path = $ODOO_ADDONS_PATH
