@@ -75,12 +75,24 @@ class AccountTax(models.Model):
         MARGIN_SELECTION, string="Margin scheme",
         help="For margin-scheme taxes: which scheme applies (FA(3) P_PMarzy).")
 
+    l10n_pl_ksef_chart_template_code = fields.Char(
+        string="Polish chart tax code", compute='_compute_l10n_pl_ksef_chart_template_code',
+        help="The l10n_pl chart template id of this tax (e.g. 'vs_kraj_zw'), empty for taxes made by hand.")
+
+    def _compute_l10n_pl_ksef_chart_template_code(self):
+        # One query for the whole prefetch set: an invoice asks this for every line and tax.
+        names = {data.res_id: data.name for data in self.env['ir.model.data'].sudo().search_fetch(
+            [('model', '=', 'account.tax'), ('module', '=', 'account'), ('res_id', 'in', self.ids)],
+            ['name', 'res_id'], order='id')}
+        for tax in self:
+            name = names.get(tax.id, '')
+            prefix = '%s_' % tax.company_id.root_id.id
+            tax.l10n_pl_ksef_chart_template_code = name[len(prefix):] if name.startswith(prefix) else ''
+
     def _l10n_pl_ksef_template_suffix(self):
         """The l10n_pl chart template id of this tax (e.g. 'vs_kraj_zw'), or ''."""
         self.ensure_one()
-        xmlid = self.get_external_id().get(self.id, '')
-        prefix = 'account.%s_' % self.company_id.root_id.id
-        return xmlid[len(prefix):] if xmlid.startswith(prefix) else ''
+        return self.l10n_pl_ksef_chart_template_code or ''
 
     def _l10n_pl_ksef_fa3_rate(self):
         """The FA(3) rate code of this tax ('23', 'zw', 'np II', 'oss', ...) or False if unknown."""

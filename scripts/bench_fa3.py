@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+LONG_INVOICE_LINES = int(os.environ.get('BENCH_FA3_LINES') or 200)
 BENCH_COUNT = int(os.environ.get('BENCH_FA3_N') or (sys.argv[1] if len(sys.argv) > 1 else 200))
 
 
@@ -36,7 +37,7 @@ DB="ksef_bench_$$"
 createdb -T "$TEMPLATE_DB" "$DB"
 trap 'dropdb --if-exists "$DB"' EXIT
 odoo_bin server -d "$DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
-BENCH_FA3_N="$2" odoo_bin shell -d "$DB" --no-http --log-level=warn < scripts/bench_fa3.py
+BENCH_FA3_N="$2" BENCH_FA3_PROFILE="${BENCH_FA3_PROFILE:-}" odoo_bin shell -d "$DB" --no-http --log-level=warn < scripts/bench_fa3.py
 '''
     return subprocess.call(['bash', '-c', script, 'bench_fa3', root, str(BENCH_COUNT)])
 
@@ -84,6 +85,36 @@ def benchmark(env, count):
           % (1000 * fa3_seconds / count, fa3_seconds, sum(map(len, fa3_documents)) // count))
     print("UBL BIS 3 export (account_edi_ubl_cii):     %7.2f ms per invoice, %6.2f s total, %d bytes avg"
           % (1000 * ubl_seconds / count, ubl_seconds, sum(map(len, ubl_documents)) // count))
+    bench_long_invoice(env, buyer, product, taxes, LONG_INVOICE_LINES)
+
+
+def bench_long_invoice(env, buyer, product, taxes, line_count):
+    """Render one invoice of ``line_count`` lines from a cold cache: the cost must grow with lines only."""
+    from odoo import Command
+    move = env['account.move'].create({
+        'move_type': 'out_invoice', 'partner_id': buyer.id, 'invoice_date': '2026-02-02',
+        'invoice_line_ids': [Command.create({
+            'product_id': product.id, 'name': 'Pozycja %d' % line, 'quantity': 1 + line % 7,
+            'price_unit': 10.0 + 3.7 * line, 'tax_ids': [Command.set(taxes[line % 3].ids)]})
+            for line in range(line_count)],
+    })
+    move.action_post()
+    timings = []
+    for _attempt in range(3):
+        env.invalidate_all()  # each render reads everything from the database, as a new request would
+        started = time.perf_counter()
+        move._l10n_pl_ksef_render_fa3()
+        timings.append(time.perf_counter() - started)
+    best = min(timings)
+    if os.environ.get('BENCH_FA3_PROFILE'):  # where the time of one render goes
+        import cProfile
+        import pstats
+        env.invalidate_all()
+        profiler = cProfile.Profile()
+        profiler.runcall(move._l10n_pl_ksef_render_fa3)
+        pstats.Stats(profiler).sort_stats('cumulative').print_stats(40)
+    print("FA(3) of one %d-line invoice: %7.1f ms (best of 3, cold ORM cache), %.2f ms per line"
+          % (line_count, 1000 * best, 1000 * best / line_count))
 
 
 if 'env' in globals():  # inside odoo shell
