@@ -7,8 +7,11 @@ being throttled.  One limiter instance should be shared by every client that
 talks for the same context from the same machine.
 
 The clock and sleep are injectable so tests can check timing without waiting.
+The state lives in a *store*: by default in this process; a caller that runs in
+several processes (Odoo workers and cron runs) passes a store that keeps it in
+its database, so the limits hold across runs and workers.
 """
-import collections
+import contextlib
 import threading
 import time
 
@@ -36,6 +39,33 @@ DEFAULT_LIMITS = {
 }
 
 
+class GroupState:
+    """What the limiter remembers of one group: request times (ascending) and a server block."""
+
+    __slots__ = ("history", "blocked_until")
+
+    def __init__(self, history=None, blocked_until=0.0):
+        self.history = list(history or [])
+        self.blocked_until = blocked_until or 0.0
+
+
+class MemoryRateLimitStore:
+    """Keeps the limiter's state in this process (the default store).
+
+    A store has one method, ``locked(group)``: a context manager yielding that group's
+    :class:`GroupState`, exclusively, and saving the changes made to it on exit.
+    """
+
+    def __init__(self):
+        self._states = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def locked(self, group):
+        with self._lock:
+            yield self._states.setdefault(group, GroupState())
+
+
 class RateLimiter:
     """Per-group sliding-window limiter.
 
@@ -45,7 +75,8 @@ class RateLimiter:
     can reschedule rather than hang for up to an hour.
     """
 
-    def __init__(self, limits=None, *, clock=time.monotonic, sleep=time.sleep, max_wait=60.0, safety_margin=0.05):
+    def __init__(self, limits=None, *, clock=time.monotonic, sleep=time.sleep, max_wait=60.0, safety_margin=0.05,
+                 store=None):
         self._limits = dict(DEFAULT_LIMITS)
         if limits:
             self._limits.update(limits)
@@ -55,9 +86,8 @@ class RateLimiter:
         # Extra seconds added to every window: requests reach KSeF with varying latency, so a
         # request sent exactly one window after an earlier one may arrive inside the window.
         self.safety_margin = safety_margin
-        self._history = collections.defaultdict(collections.deque)
-        self._blocked_until = {}
-        self._lock = threading.Lock()
+        # A shared store needs a clock all processes agree on: pass ``clock=time.time`` with it.
+        self._store = store if store is not None else MemoryRateLimitStore()
 
     @property
     def limits(self):
@@ -79,16 +109,19 @@ class RateLimiter:
 
     def delay_for(self, group):
         """Seconds to wait before a request of ``group`` fits all windows (0.0 if it fits now)."""
-        with self._lock:
-            return self._delay_locked(group, self._clock())
+        with self._store.locked(group) as state:
+            return self._delay(group, state, self._clock())
 
-    def _delay_locked(self, group, now):
-        history = self._history[group]
-        # Forget requests older than the longest window.
+    def _delay(self, group, state, now):
+        history = state.history
+        # Forget requests older than the longest window, and more than the largest limit can use.
+        limits = self._group_limits(group)
+        keep = max([limit for limit in limits if limit] or [1])
+        del history[:max(0, len(history) - keep)]
         while history and history[0] <= now - WINDOWS[-1]:
-            history.popleft()
-        delay = max(0.0, self._blocked_until.get(group, now) - now)
-        for window, limit in zip(WINDOWS, self._group_limits(group)):
+            history.pop(0)
+        delay = max(0.0, (state.blocked_until or now) - now)
+        for window, limit in zip(WINDOWS, limits):
             if not limit:
                 continue
             in_window = [t for t in history if t > now - window - self.safety_margin]
@@ -104,11 +137,11 @@ class RateLimiter:
             return 0.0
         waited = 0.0
         while True:
-            with self._lock:
+            with self._store.locked(group) as state:
                 now = self._clock()
-                delay = self._delay_locked(group, now)
+                delay = self._delay(group, state, now)
                 if delay <= 0:
-                    self._history[group].append(now)
+                    state.history.append(now)
                     return waited
             if waited + delay > self.max_wait:
                 raise KsefRateLimited(
@@ -121,6 +154,5 @@ class RateLimiter:
         """Record a server 429 so the whole group pauses for ``seconds`` (no parallel retries)."""
         if group is None or not seconds:
             return
-        with self._lock:
-            until = self._clock() + seconds
-            self._blocked_until[group] = max(until, self._blocked_until.get(group, until))
+        with self._store.locked(group) as state:
+            state.blocked_until = max(self._clock() + seconds, state.blocked_until or 0.0)

@@ -3,6 +3,7 @@ from . import res_config_settings
 from . import ksef_certificate
 from . import ksef_token
 from . import res_company_credentials
+from . import ksef_rate_limit_state
 from . import res_company_ksef_client
 from . import ksef_session
 from . import account_move

@@ -6,7 +6,7 @@ import time
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..ksef_protocol import Environment, KsefClient
+from ..ksef_protocol import Environment, KsefClient, RateLimiter
 from ..ksef_protocol.errors import KsefError
 from .ksef_secret_store import decrypt_secret, encrypt_secret
 
@@ -74,11 +74,18 @@ class ResCompany(models.Model):
         # A server worker must not sleep through a long Retry-After: it raises, and the cron
         # is re-triggered for that moment instead.
         client = KsefClient(self._l10n_pl_ksef_get_environment(), timeout=HTTP_TIMEOUT_SECONDS,
-                            max_retry_wait=MAX_IN_PROCESS_RETRY_WAIT)
+                            max_retry_wait=MAX_IN_PROCESS_RETRY_WAIT, limiter=self._l10n_pl_ksef_rate_limiter())
         self._l10n_pl_ksef_load_public_keys(client)
         if authenticated:
             self._l10n_pl_ksef_authenticate(client)
         return client
+
+    def _l10n_pl_ksef_rate_limiter(self):
+        """A limiter whose state is shared by every run and worker talking for this company's context."""
+        self.ensure_one()
+        context_key = '%s|%s' % (self._l10n_pl_ksef_environment_key(), self.vat or self.id)
+        # Wall-clock time: the history is compared across processes.
+        return RateLimiter(clock=time.time, store=self.env['ksef.rate.limit.state']._store(context_key))
 
     def _l10n_pl_ksef_load_public_keys(self, client):
         cache = self.l10n_pl_ksef_public_keys or {}

@@ -93,3 +93,24 @@ def test_safety_margin_lengthens_every_window(fake_clock):
     limiter.acquire("g")
     fake_clock.now += 1.0  # exactly one window later is still too early with the margin
     assert limiter.delay_for("g") == pytest.approx(0.05)
+
+
+def test_shared_store_keeps_limits_across_limiters(fake_clock):
+    """A limiter made for a later run (or another worker) sees what earlier ones sent."""
+    from ksef_protocol.ratelimit import MemoryRateLimitStore
+    store = MemoryRateLimitStore()
+    first_run = make(fake_clock, limits={"g": (10, 3, None)}, store=store)
+    for _ in range(3):
+        first_run.acquire("g")
+    fake_clock.now += 5
+    second_run = make(fake_clock, limits={"g": (10, 3, None)}, store=store)
+    assert second_run.delay_for("g") == pytest.approx(55.0)
+    # Without the shared store, the new limiter would have forgotten the three requests.
+    assert make(fake_clock, limits={"g": (10, 3, None)}).delay_for("g") == 0.0
+
+
+def test_penalty_is_shared_through_the_store(fake_clock):
+    from ksef_protocol.ratelimit import MemoryRateLimitStore
+    store = MemoryRateLimitStore()
+    make(fake_clock, store=store).penalize("invoiceSend", 30)
+    assert make(fake_clock, store=store).delay_for("invoiceSend") == pytest.approx(30.0)
