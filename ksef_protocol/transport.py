@@ -234,13 +234,14 @@ class KsefTransport:
             retry_after = self._retry_after_seconds(response.headers.get("Retry-After"))
             if status == 429:
                 wait = (retry_after if retry_after is not None else self._backoff(attempt)) + self._jitter()
-                # KSeF lengthens blocks on repeated breaches: every client of this context must pause.
-                self.limiter.penalize(rate_group, wait)
                 if attempt < self.max_retries and wait <= self.max_retry_wait:
                     _logger.info("KSeF rate limit on %s %s: retrying in %.1f s", method, log_url, wait)
                     self._sleep(wait)
                     attempt += 1
                     continue
+                # Giving up: KSeF lengthens blocks on repeated breaches, so every later client of
+                # this context (other runs, other workers sharing the limiter's store) must pause too.
+                self.limiter.penalize(rate_group, wait)
             elif status >= RETRYABLE_STATUS_MIN and idempotent and attempt < self.max_retries:
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
                 if wait <= self.max_retry_wait:
