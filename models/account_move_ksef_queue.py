@@ -193,19 +193,19 @@ class AccountMove(models.Model):
 
     def _l10n_pl_ksef_process_company(self, company):
         """One company's run; returns ``None`` or ``{'retry_at', 'retry_after'}``."""
-        retry_after = None
+        faults = []
         try:
             try:
-                retry_after = self._l10n_pl_ksef_run_steps(company)
+                faults = self._l10n_pl_ksef_run_steps(company)
             except KsefUnauthorized:
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
-                retry_after = self._l10n_pl_ksef_run_steps(company)
+                faults = self._l10n_pl_ksef_run_steps(company)
         except _RetryLater as retry:
             # No client (authentication met a passing fault): the invoices due now wait with back-off.
             self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
             self._l10n_pl_ksef_explain_wait(company, retry)
-            retry_after = retry.retry_after
+            faults = [retry]
         except (UserError, KsefError) as error:
             # Settings or credentials problem (or KSeF refusing us): every waiting invoice says what to do.
             message = error.args[0] if isinstance(error, UserError) else self._l10n_pl_ksef_failure_text(
@@ -216,6 +216,11 @@ class AccountMove(models.Model):
             _logger.info("KSeF queue of company %s stopped: %s", company.id, message)
             return None
         retry_at = self._l10n_pl_ksef_next_run_at(company)
+        retry_after = max((fault.retry_after or 0 for fault in faults), default=0) or None
+        if faults:
+            # A step stopped on a passing fault: come back once KSeF allows it (or after a short back-off).
+            again = fields.Datetime.now() + datetime.timedelta(seconds=backoff_seconds(1, retry_after))
+            retry_at = min(retry_at, again) if retry_at else again
         return {'retry_at': retry_at, 'retry_after': retry_after} if retry_at else None
 
     @api.model
@@ -296,36 +301,42 @@ class AccountMove(models.Model):
 
     def _l10n_pl_ksef_run_steps(self, company):
         """Run every step of the company; a step that meets a passing fault stops alone.
-        Returns the longest ``Retry-After`` KSeF asked for (or None)."""
+        Returns the ``_RetryLater`` of the steps that stopped."""
         domain = [('company_id', '=', company.id)]
         has_work = self.search_count(domain + [('l10n_pl_ksef_state', 'in', ('queued', 'sending', 'sent'))]) \
             or self.search_count(domain + _UPO_MISSING_DOMAIN)
         sessions = self.env['ksef.session'].search(domain + [('state', 'in', ('open', 'closing'))])
         if not has_work and not sessions:
-            return None
+            return []
         client = self._l10n_pl_ksef_call(company._l10n_pl_ksef_get_client)
         now = fields.Datetime.now()
         due = ['|', ('l10n_pl_ksef_retry_at', '=', False), ('l10n_pl_ksef_retry_at', '<=', now)]
-        retry_after = None
+        faults = []
 
         def step(function, *args):
-            nonlocal retry_after
             try:
                 function(*args)
             except _RetryLater as retry:
-                retry_after = max(retry_after or 0, retry.retry_after or 0) or retry_after
+                faults.append(retry)
 
         for moves in self.search(domain + due + [('l10n_pl_ksef_state', '=', 'sending')])._l10n_pl_ksef_by_language():
             step(moves._l10n_pl_ksef_reconcile, client)
         queued = self.search(self._l10n_pl_ksef_due_domain(company), order='id', limit=SEND_BATCH_SIZE)
         if queued:
-            step(queued._l10n_pl_ksef_send, client, company)
+            try:
+                queued._l10n_pl_ksef_send(client, company)
+            except _RetryLater as retry:
+                # KSeF is down or asks everyone to wait: what is still due waits too, and says why.
+                self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
+                self._l10n_pl_ksef_explain_wait(company, retry)
+                self._l10n_pl_ksef_commit()
+                faults.append(retry)
         for moves in self.search(domain + [('l10n_pl_ksef_state', '=', 'sent')])._l10n_pl_ksef_by_language():
             step(moves._l10n_pl_ksef_poll, client)
         # A UPO download interrupted by an outage is retried: no accepted invoice stays without one.
         step(self.search(domain + _UPO_MISSING_DOMAIN, limit=SEND_BATCH_SIZE)._l10n_pl_ksef_fetch_missing_upos, client)
         step(self._l10n_pl_ksef_maintain_sessions, company, client)
-        return retry_after
+        return faults
 
     @api.model
     def _l10n_pl_ksef_call(self, function, *args, **kwargs):
@@ -370,6 +381,8 @@ class AccountMove(models.Model):
         todo = collections.deque(self)
         session = key = None
         refusals = faults = 0
+        sent_any = False
+        last_fault = None
         while todo:
             move = todo.popleft()
             if not move.try_lock_for_update():
@@ -391,13 +404,8 @@ class AccountMove(models.Model):
                 self._l10n_pl_ksef_commit()
                 continue
             if session is None:
-                try:
-                    session = self._l10n_pl_ksef_call(self.env['ksef.session']._get_or_open_session, company, client)
-                except _RetryLater as retry:
-                    (move | self.browse([m.id for m in todo]))._l10n_pl_ksef_back_off(retry)
-                    self._l10n_pl_ksef_explain_wait(company, retry)
-                    self._l10n_pl_ksef_commit()
-                    raise
+                # A passing fault here stops the sending (the caller makes the queue wait).
+                session = self._l10n_pl_ksef_call(self.env['ksef.session']._get_or_open_session, company, client)
                 key = session._get_session_key()
             outcome = move._l10n_pl_ksef_send_one(client, session, key, xml)
             if outcome == 'session_refused':
@@ -408,14 +416,15 @@ class AccountMove(models.Model):
                 continue
             if isinstance(outcome, _RetryLater):
                 faults += 1
+                last_fault = outcome
                 if isinstance(outcome.error, KsefRateLimited) or faults >= MAX_FAULTS_IN_A_ROW:
-                    # KSeF asks everyone to wait, or is down: the rest waits too.
-                    self.browse([m.id for m in todo])._l10n_pl_ksef_back_off(outcome)
-                    self._l10n_pl_ksef_explain_wait(company, outcome)
-                    self._l10n_pl_ksef_commit()
-                    raise outcome
+                    raise outcome  # KSeF asks everyone to wait, or is down: the rest waits too
                 continue
             faults = 0
+            sent_any = True
+            last_fault = None
+        if last_fault is not None and not sent_any:
+            raise last_fault  # nothing got through in this run: KSeF is not reachable
 
     def _l10n_pl_ksef_send_one(self, client, session, key, xml):
         """Record, then send one queued invoice (its row is locked by the caller).
