@@ -25,7 +25,8 @@ class AccountMove(models.Model):
     l10n_pl_ksef_transmission_id = fields.Many2one(
         'ksef.transmission', string="Current KSeF transmission", compute='_compute_l10n_pl_ksef_transmission_id',
         store=True, readonly=True, copy=False, index='btree_not_null')
-    l10n_pl_ksef_transmission_count = fields.Integer(compute='_compute_l10n_pl_ksef_transmission_count')
+    l10n_pl_ksef_transmission_count = fields.Integer(string="KSeF transmission count",
+                                                     compute='_compute_l10n_pl_ksef_transmission_count')
 
     @api.depends('l10n_pl_ksef_transmission_ids')
     def _compute_l10n_pl_ksef_transmission_id(self):

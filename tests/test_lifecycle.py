@@ -8,16 +8,16 @@ that say what to do, and the KSeF register of transmissions.
 import base64
 import datetime
 import json
+import unittest
 import urllib.request
 from unittest.mock import patch
 
-from lxml import etree
-
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.fields import Command
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
+from odoo.addons.account.tests.common import AccountTestInvoicingHttpCommon
 from odoo.addons.l10n_pl_ksef.ksef_protocol import sha256_b64
 from odoo.addons.l10n_pl_ksef.models import account_move_ksef_queue
 from odoo.addons.l10n_pl_ksef.models.ksef_secret_store import decrypt_secret
@@ -364,3 +364,65 @@ class TestLifecycleChecks(LifecycleCase):
         self.assertIn('at most %s bytes' % (size - 1), move.l10n_pl_ksef_error)
         self.assertFalse(move.l10n_pl_ksef_transmission_ids)
         self.assertFalse(self.env['ksef.session'].search([('company_id', '=', self.company.id)]))
+
+
+@tagged('post_install', '-at_install', 'l10n_pl_ksef')
+class TestLifecycleWebClient(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
+    """Reset to Draft exactly as the web client calls it (JSON-RPC call_button), and in the browser (Polish UI)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.tax_exigibility = True
+        cls.env['res.lang']._activate_lang('pl_PL')
+        cls.env['ir.module.module'].sudo()._load_module_terms(
+            ['base', 'web', 'mail', 'account', 'l10n_pl_ksef'], ['pl_PL'], overwrite=True)
+        cls.env.user.lang = 'pl_PL'
+
+    @mute_logger('odoo.http')
+    def call_button(self, move, method):
+        """POST /web/dataset/call_button as the form's button does; returns the decoded JSON-RPC answer."""
+        response = self.url_open('/web/dataset/call_button/account.move/%s' % method, data=json.dumps({
+            'id': 1, 'jsonrpc': '2.0', 'method': 'call', 'params': {
+                'model': 'account.move', 'method': method, 'args': [[move.id]],
+                'kwargs': {'context': {'lang': 'pl_PL', 'allowed_company_ids': [self.company.id]}}},
+        }), headers={'Content-Type': 'application/json'})
+        self.assertEqual(response.status_code, 200)
+        return response.json()
+
+    def test_reset_to_draft_over_json_rpc(self):
+        self.authenticate(self.env.user.login, self.env.user.login)
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+
+        answer = self.call_button(move, 'button_draft')
+        self.assertEqual(answer['error']['data']['name'], 'odoo.exceptions.UserError')
+        self.assertIn('Anuluj wysyłkę do KSeF', answer['error']['data']['message'], "told in Polish what to do")
+        move.invalidate_recordset()
+        self.assertEqual((move.state, move.l10n_pl_ksef_state), ('posted', 'queued'))
+
+        self.assertNotIn('error', self.call_button(move, 'action_l10n_pl_ksef_cancel_sending'))
+        self.assertNotIn('error', self.call_button(move, 'button_draft'))
+        move.invalidate_recordset()
+        self.assertEqual((move.state, move.l10n_pl_ksef_state), ('draft', 'not_sent'))
+
+        # Accepted: refused over RPC too, whatever the form shows.
+        accepted = self.create_invoice(amount=300)
+        accepted._l10n_pl_ksef_queue()
+        self.process_until(accepted, ('accepted',))
+        answer = self.call_button(accepted, 'button_draft')
+        self.assertEqual(answer['error']['data']['name'], 'odoo.exceptions.UserError')
+        accepted.invalidate_recordset()
+        self.assertEqual(accepted.state, 'posted')
+
+    def test_reset_to_draft_tour_polish_ui(self):
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+        try:
+            self.start_tour('/odoo/customer-invoices/%d' % move.id, 'l10n_pl_ksef_lifecycle_reset_guard',
+                            login=self.env.user.login)
+        except unittest.SkipTest as skip:
+            self.fail("The browser tour needs headless Chromium: %s" % skip)
+        move.invalidate_recordset()
+        self.assertEqual((move.state, move.l10n_pl_ksef_state), ('draft', 'not_sent'))
+        self.assertFalse(move.l10n_pl_ksef_transmission_ids, "nothing reached KSeF")
