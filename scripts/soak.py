@@ -31,6 +31,11 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_PYTHON = os.path.expanduser('~/.cache/l10n_pl_ksef/venv/bin/python')
+try:
+    import lxml  # noqa: F401  (the emulator and the protocol need the project's virtualenv)
+except ImportError:
+    os.execv(VENV_PYTHON, [VENV_PYTHON] + sys.argv)
 sys.path.insert(0, REPO)
 from ksef_emulator.testing import start_emulator  # noqa: E402
 
