@@ -23,6 +23,7 @@ import contextlib
 import datetime
 import logging
 import random
+import zoneinfo
 
 import psycopg2
 
@@ -357,10 +358,30 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------
     # Sending
     # ------------------------------------------------------------------
+    def _l10n_pl_ksef_date_findings(self):
+        """KSeF refuses an issue date (P_1) after the day it receives the invoice (Polish calendar day).
+        Invoices issued offline are left to KSeF: they were handed to the buyer already."""
+        self.ensure_one()
+        today = datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Warsaw')).date()
+        if not self.invoice_date or self.invoice_date <= today or self._l10n_pl_ksef_send_in_offline_mode():
+            return []
+        return [self.env._(
+            "The invoice date %(date)s is after today (%(today)s in Poland): KSeF refuses invoices issued in the "
+            "future. Correct the invoice date, or send the invoice on that day.",
+            date=self.invoice_date, today=today)]
+
+    def _l10n_pl_ksef_get_send_blockers(self):
+        blockers = super()._l10n_pl_ksef_get_send_blockers()
+        for move in self.filtered(lambda m: m not in blockers and m.state == 'posted'):
+            findings = move._l10n_pl_ksef_date_findings()
+            if findings:
+                blockers[move] = findings
+        return blockers
+
     def _l10n_pl_ksef_presend_findings(self, xml):
         """What KSeF would refuse in this exact file that can be known before sending (translated)."""
         self.ensure_one()
-        findings = []
+        findings = self._l10n_pl_ksef_date_findings()
         with_attachment = b'<Zalacznik' in xml
         limit = MAX_INVOICE_WITH_ATTACHMENT_BYTES if with_attachment else MAX_INVOICE_BYTES
         if len(xml) > limit:

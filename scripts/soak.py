@@ -82,6 +82,7 @@ WORKER = r'''
 import datetime, os, time, traceback
 stop = %(stop)r
 Move = env['account.move']
+open('%%s.ready.%%d' %% (stop, os.getpid()), 'w').close()
 while not os.path.exists(stop):
     try:
         result = Move._l10n_pl_ksef_process_queue()
@@ -221,11 +222,14 @@ def run(n, workers, fault_rate, keep):
             victim.wait()
             processes[0] = spawn_worker(db, stop, logs[0])
 
-        started = time.monotonic()
         for index in range(workers):
             log = open(os.path.join(state_dir, 'worker-%d.log' % index), 'w')
             logs.append(log)
             processes.append(spawn_worker(db, stop, log))
+        # The clock starts when a worker is up (Odoo's start-up is not the queue's time).
+        while not any(name.startswith('stop.ready.') for name in os.listdir(state_dir)):
+            time.sleep(0.1)
+        started = time.monotonic()
         injector = None
         if fault_rate:
             injector = FaultInjector(emulator, int(n * fault_rate), lambda: settled() / n, kill_worker)
@@ -289,6 +293,113 @@ def run(n, workers, fault_rate, keep):
             sh('dropdb --if-exists %s' % db, check=False)
 
 
+USER = r"""
+import json, os, time
+from odoo.exceptions import UserError
+while not any(name.startswith('stop.ready.') for name in os.listdir(%(state_dir)r)):
+    time.sleep(0.05)  # the worker is up: act while it sends
+import psycopg2
+outcomes = {}
+for move_id in %(ids)r:
+    # One request of the web client: a fresh transaction, retried on a serialization failure exactly as
+    # Odoo's RPC layer does (odoo.service.model.retrying).
+    for attempt in range(5):
+        env.cr.rollback()
+        env.invalidate_all()
+        move = env['account.move'].browse(move_id)
+        try:
+            move.action_l10n_pl_ksef_cancel_sending()  # "Cancel KSeF sending"
+            move.button_draft()                        # then "Reset to Draft"
+            env.cr.commit()
+            outcomes[move_id] = 'reset'
+        except UserError as error:
+            env.cr.rollback()
+            outcomes[move_id] = 'refused: ' + str(error).splitlines()[0]
+        except psycopg2.errors.SerializationFailure:
+            env.cr.rollback()
+            outcomes[move_id] = 'serialization failure (retried)'
+            time.sleep(0.1)
+            continue
+        break
+    time.sleep(%(pause)s)
+print('OUTCOMES ' + json.dumps(outcomes))
+"""
+
+
+def race(n, keep):
+    """A user resets invoices while a worker is sending them (KSeF answers slowly): one side wins cleanly."""
+    db = 'ksef_soak_race'
+    sh('dropdb --if-exists %s' % db)
+    sh('createdb -T %s %s' % (BASE_DB, db))
+    state_dir = tempfile.mkdtemp(prefix='ksef-race-')
+    emulator = start_emulator(state_dir=state_dir)
+    stop = os.path.join(state_dir, 'stop')
+    worker = None
+    try:
+        issued = emulator.create_token(SELLER_NIP, permissions=['InvoiceRead', 'InvoiceWrite'])
+        odoo_shell(db, SETUP % {'url': emulator.base_url, 'token': issued['token'],
+                                'reference': issued['referenceNumber'], 'n': n})
+        ids = [int(i) for i in psql(db, "SELECT string_agg(id::text, ',' ORDER BY id) FROM account_move"
+                                        " WHERE l10n_pl_ksef_state = 'queued'").split(',')]
+        # Each sending takes 1.5 s on KSeF's side: the worker holds the invoice's row lock meanwhile.
+        emulator.admin('/faults', {'pathPattern': r'/sessions/online/[^/]+/invoices$', 'method': 'POST',
+                                   'kind': 'slow', 'delaySeconds': 1.5, 'count': n})
+        # The user's session starts first and waits for the worker; it clicks on invoices the worker is
+        # sending, has sent, or has not reached yet (alternately from both ends of the queue).
+        order = [ids[i // 2] if i % 2 == 0 else ids[-1 - i // 2] for i in range(len(ids))]
+        user_log = open(os.path.join(state_dir, 'user.log'), 'w+')
+        user = odoo_shell(db, None, background=True, log=user_log)
+        user.stdin.write(USER % {'ids': order, 'pause': 0.8, 'state_dir': state_dir})
+        user.stdin.close()
+        time.sleep(8)  # Odoo's start-up of the user's session
+        worker = spawn_worker(db, stop, open(os.path.join(state_dir, 'worker.log'), 'w'))
+        user.wait(timeout=300)
+        user_log.seek(0)
+        output = user_log.read()
+        outcomes = json.loads(output.split('OUTCOMES ', 1)[1].splitlines()[0])
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and psql(db, "SELECT count(*) FROM account_move WHERE id IN (%s) AND "
+                                                       "l10n_pl_ksef_state IN ('queued', 'sending', 'sent')"
+                                                       % ','.join(map(str, ids))) != '0':
+            time.sleep(1)
+        open(stop, 'w').close()
+        worker.wait(timeout=60)
+        rows = psql(db, "SELECT id, name, state, l10n_pl_ksef_state, coalesce(l10n_pl_ksef_number, '') FROM "
+                        "account_move WHERE id IN (%s)" % ','.join(map(str, ids))).splitlines()
+        in_ksef = {}
+        for row in emulator_invoices(state_dir):
+            match = re.search(rb'<P_2>([^<]+)</P_2>', row['content'] or b'')
+            if match:
+                in_ksef.setdefault(match.group(1).decode(), []).append(row)
+        inconsistent = reset = refused = 0
+        for row in rows:
+            move_id, name, state, ksef_state, number = row.split('|')
+            outcome = outcomes.get(move_id, '')
+            held = in_ksef.get(name, [])
+            if outcome == 'reset':
+                reset += 1
+                # Reset wins: KSeF never received it, Odoo shows a draft not sent.
+                ok = state == 'draft' and ksef_state == 'not_sent' and not held
+            else:
+                refused += 1
+                # The sending wins: KSeF holds exactly what Odoo shows as accepted, still posted.
+                ok = state == 'posted' and ksef_state == 'accepted' and len(held) == 1 \
+                    and held[0]['ksef_number'] == number
+            if not ok:
+                inconsistent += 1
+                print('    inconsistent: %s %s %s %s (%s), KSeF rows: %d' % (move_id, name, state, ksef_state,
+                                                                             outcome, len(held)))
+        return {'n': n, 'reset': reset, 'refused': refused, 'inconsistent': inconsistent,
+                'refusals': sorted({o for o in outcomes.values() if o != 'reset'})}
+    finally:
+        open(stop, 'w').close()
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        emulator.stop()
+        if not keep:
+            sh('dropdb --if-exists %s' % db, check=False)
+
+
 def check_upos(db, emulator, issued, checks):
     """Count attached UPOs byte-identical to what KSeF serves for the invoice."""
     from ksef_protocol import Environment, KsefClient
@@ -316,8 +427,17 @@ def main():
     parser.add_argument('--fault-rate', type=float, default=0.10)
     parser.add_argument('--no-baseline', action='store_true')
     parser.add_argument('--keep', action='store_true', help="keep the run databases")
+    parser.add_argument('--race', type=int, default=0, metavar='N',
+                        help="only the race: a user resets N queued invoices while a worker sends them")
     args = parser.parse_args()
     prepare_base()
+    if args.race:
+        result = race(args.race, args.keep)
+        print('race (reset while sending): N=%d, reset before sending=%d, reset refused while sending or '
+              'after=%d, inconsistent=%d' % (result['n'], result['reset'], result['refused'], result['inconsistent']))
+        for refusal in result['refusals']:
+            print('    %s' % refusal)
+        return 1 if result['inconsistent'] else 0
     results = []
     if not args.no_baseline:
         print('[soak] fault-free run, N=%d, %d workers' % (args.n, args.workers), flush=True)

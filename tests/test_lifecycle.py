@@ -93,13 +93,16 @@ class TestLifecycleLock(LifecycleCase):
         self.assertIn(move.payment_state, ('paid', 'in_payment'))
 
     def test_rejected_invoice_can_be_reset_fixed_and_sent_again(self):
-        move = self.create_invoice(invoice_date=fields.Date.add(self.polish_today(), days=3))
+        # KSeF's calendar 3 days back: it sees today's invoice as issued in the future (450).
+        self.emulator.admin('/clock', {'offsetSeconds': -3 * 86400})
+        move = self.create_invoice()
         move._l10n_pl_ksef_queue()
         self.process_until(move, ('accepted', 'rejected'))
         self.assertEqual(move.l10n_pl_ksef_state, 'rejected')
         self.assertTrue(move.show_reset_to_draft_button)
         move.button_draft()
-        move.invoice_date = self.polish_today()
+        self.emulator.admin('/clock', {'offsetSeconds': 0})
+        move.invoice_line_ids.name = "Usługa poprawiona"
         move.action_post()
         move._l10n_pl_ksef_queue()
         self.process_until(move, ('accepted',))
@@ -364,6 +367,17 @@ class TestLifecycleChecks(LifecycleCase):
         self.assertIn('at most %s bytes' % (size - 1), move.l10n_pl_ksef_error)
         self.assertFalse(move.l10n_pl_ksef_transmission_ids)
         self.assertFalse(self.env['ksef.session'].search([('company_id', '=', self.company.id)]))
+
+    def test_issue_date_in_the_future_is_never_sent(self):
+        move = self.create_invoice(invoice_date=fields.Date.add(self.polish_today(), days=1))
+        self.assertIn('after today', ' '.join(move._l10n_pl_ksef_get_send_blockers()[move]))
+        self.assertFalse(move._l10n_pl_ksef_queue(), "not queued")
+        # Queued before midnight of a date change, or by a script: checked again right before sending.
+        move.sudo().l10n_pl_ksef_state = 'queued'
+        self.process_queue()
+        self.assertEqual(move.l10n_pl_ksef_state, 'not_sent')
+        self.assertIn('after today', move.l10n_pl_ksef_error)
+        self.assertFalse(move.l10n_pl_ksef_transmission_ids)
 
 
 @tagged('post_install', '-at_install', 'l10n_pl_ksef')
