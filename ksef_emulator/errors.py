@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     21178: "Nie znaleziono UPO dla podanych kryteriów.",
     21180: "Status sesji nie pozwala na wykonanie operacji.",
     21181: "Nieprawidłowe żądanie eksportu faktur.",
+    21184: "Sesja tymczasowo niedostępna.",
     21205: "Pakiet nie może być pusty.",
     21208: "Czas oczekiwania na requesty upload lub finish został przekroczony.",
     21301: "Brak autoryzacji.",

@@ -123,9 +123,10 @@ class AuthApiMixin:
             raise ValueError("The KSeF token is empty: generate one in the KSeF portal or via generate_ksef_token().")
 
         def start():
-            challenge = self.get_challenge()
-
+            # A challenge is spent by the attempt that names it (KSeF answers 21111 to a second one):
+            # after 21470 (keys rotated) the keys are re-fetched and a new challenge is taken.
             def send(certificate):
+                challenge = self.get_challenge()
                 plaintext = ("%s|%s" % (ksef_token, challenge["timestampMs"])).encode("utf-8")
                 body = {
                     "challenge": challenge["challenge"],

@@ -24,3 +24,7 @@ from . import res_company_ksef_receiving
 from . import res_config_settings_receiving
 from . import ksef_session_batch
 from . import account_move_ksef_batch
+from . import ksef_transmission
+from . import account_move_ksef_register
+from . import account_move_ksef_lock
+from . import ir_attachment

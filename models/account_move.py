@@ -148,7 +148,9 @@ class AccountMove(models.Model):
             return to_queue
         to_queue.company_id._l10n_pl_ksef_take_over_from_pl_edi()
         to_queue.sudo().write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_error': False,
-                               'l10n_pl_ksef_status_code': 0, 'l10n_pl_ksef_original_session_reference': False})
+                               'l10n_pl_ksef_status_code': 0, 'l10n_pl_ksef_original_session_reference': False,
+                               'l10n_pl_ksef_retry_at': False, 'l10n_pl_ksef_retry_count': 0,
+                               'l10n_pl_ksef_queued_uid': self.env.uid})
         for move in to_queue:
             move.message_post(body=self.env._("Queued for sending to KSeF."))
         self.env['account.move']._l10n_pl_ksef_trigger_cron()

@@ -98,7 +98,7 @@ class AccountMove(models.Model):
         threshold = company.l10n_pl_ksef_batch_threshold
         if threshold <= 0:
             return self.browse()
-        domain = [('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'queued')]
+        domain = self._l10n_pl_ksef_due_domain(company)
         if self.search_count(domain) < threshold:
             return self.browse()
         candidates = self.search(domain, order='id', limit=BATCH_MAX_INVOICES).filtered(

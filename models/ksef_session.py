@@ -43,6 +43,10 @@ class KsefSession(models.Model):
     ], default='open', required=True, readonly=True, tracking=True)
     valid_until = fields.Datetime(readonly=True)
     last_used = fields.Datetime(readonly=True, help="When an invoice was last sent in this session.")
+    refused_code = fields.Integer(
+        string="Refused by KSeF with", readonly=True, copy=False,
+        help="KSeF refused to take invoices in this session (21180 closed or expired, 21184 temporarily "
+             "unavailable, 21173 unknown, 21155 full): it is not used again; its invoices went out in a new one.")
     status_code = fields.Integer(readonly=True)
     status_text = fields.Char(readonly=True)
     invoice_count = fields.Integer(readonly=True)
@@ -76,6 +80,7 @@ class KsefSession(models.Model):
             ('state', '=', 'open'),
             ('environment_key', '=', company._l10n_pl_ksef_environment_key()),
             ('valid_until', '>', fields.Datetime.now() + SESSION_EXPIRY_MARGIN),
+            ('refused_code', '=', 0),
         ], order='valid_until desc', limit=1)
 
     @api.model
@@ -111,9 +116,23 @@ class KsefSession(models.Model):
         """Open sessions that are idle or near expiry and have no invoice waiting to be sent in them."""
         now = fields.Datetime.now()
         return self.filtered(lambda s: s.state == 'open' and (
-            (s.valid_until and s.valid_until <= now + SESSION_EXPIRY_MARGIN)
+            s.refused_code or (s.valid_until and s.valid_until <= now + SESSION_EXPIRY_MARGIN)
             or not s.last_used or s.last_used <= now - SESSION_IDLE_DELAY
         ) and not s.move_ids.filtered(lambda m: m.l10n_pl_ksef_state == 'sending'))
+
+    def _mark_refused(self, error):
+        """KSeF refused to take an invoice in this session (a session problem, not the invoice's): never use
+        it again. A session KSeF already closed (21180) is followed until its collective UPO."""
+        self.ensure_one()
+        codes = sorted(error.codes & {21173, 21180, 21184, 21155})
+        code = codes[0] if codes else 0
+        vals = {'refused_code': code, 'status_text': error.message[:500]}
+        if code == 21180:
+            vals['state'] = 'closing'
+        elif code == 21173:
+            vals['state'] = 'failed'
+        self.sudo().write(vals)
+        _logger.info("KSeF refused session %s (%s); a new session is used", self.reference_number, code)
 
     def _close_on_ksef(self, client):
         """Close the session on KSeF; KSeF then processes it and prepares the collective UPO."""

@@ -130,17 +130,23 @@ class ResCompany(models.Model):
                 company._l10n_pl_ksef_store_tokens(tokens, env_key)
                 return
         credentials = self._l10n_pl_ksef_get_auth_credentials()
-        if credentials['method'] == 'certificate':
-            tokens = client.authenticate_with_certificate(
-                credentials['nip'], credentials['certificate'], credentials['private_key'],
-                subject_identifier_type=credentials.get('subject_identifier_type', 'certificateSubject'),
-                wait=AUTH_WAIT_SECONDS)
-        else:
-            tokens = client.authenticate_with_ksef_token(credentials['nip'], credentials['token'],
-                                                         wait=AUTH_WAIT_SECONDS)
+        keys_before = client._public_keys_fetched_at
+        try:
+            if credentials['method'] == 'certificate':
+                tokens = client.authenticate_with_certificate(
+                    credentials['nip'], credentials['certificate'], credentials['private_key'],
+                    subject_identifier_type=credentials.get('subject_identifier_type', 'certificateSubject'),
+                    wait=AUTH_WAIT_SECONDS)
+            else:
+                tokens = client.authenticate_with_ksef_token(credentials['nip'], credentials['token'],
+                                                             wait=AUTH_WAIT_SECONDS)
+        finally:
+            # Keys fetched during the login (first use, or again after a rotation: 21470) are kept even
+            # when the login then fails for another reason: the next attempt must not use retired keys.
+            if client._public_keys is not None and client._public_keys_fetched_at != keys_before:
+                self._l10n_pl_ksef_store_public_keys(client)
         client.access_token = tokens.access_token
         company._l10n_pl_ksef_store_tokens(tokens, env_key)
-        self._l10n_pl_ksef_store_public_keys(client)
 
     def _l10n_pl_ksef_store_tokens(self, tokens, env_key):
         """Persist ``ksef_protocol.AuthTokens`` encrypted (refresh token kept when not renewed)."""

@@ -5,6 +5,7 @@ from urllib.parse import quote_plus, urlsplit
 
 from lxml import etree
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import certificates as ksef_certificates
@@ -166,5 +167,9 @@ class TestKsefQrCodes(KsefEmulatorCase):
         frozen = move._l10n_pl_ksef_frozen_offline_attachment()
         self.assertTrue(frozen)
         self.assertEqual(move._l10n_pl_ksef_render_fa3(), frozen.raw)
+        # Queued (and handed to the buyer): it cannot be reset. Once KSeF rejected it, it can be corrected.
+        with self.assertRaises(UserError):
+            move.button_draft()
+        move.sudo().l10n_pl_ksef_state = 'rejected'
         move.button_draft()
         self.assertFalse(move._l10n_pl_ksef_frozen_offline_attachment())

@@ -105,9 +105,13 @@ class TestSendBatch(KsefEmulatorCase):
             self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo)
             self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.res_id, move.id)
             bodies = ' '.join(move.message_ids.mapped('body'))
-            for fragment in ('Sent to KSeF in batch session', session.reference_number, move.l10n_pl_ksef_number,
-                             'UPO'):
+            for fragment in ('Sent to KSeF in batch session', session.reference_number, move.l10n_pl_ksef_number):
                 self.assertIn(fragment, bodies)
+            # One transmission per invoice in the KSeF register: a batch member with its UPO as received.
+            self.assertRecordValues(move.l10n_pl_ksef_transmission_ids, [{
+                'kind': 'batch', 'state': 'accepted', 'session_id': session.id, 'ksef_number': move.l10n_pl_ksef_number,
+                'xml_hash': move.l10n_pl_ksef_invoice_hash, 'upo_attachment_id': move.l10n_pl_ksef_upo_attachment_id.id,
+            }])
 
         # The session's collective UPO lists every invoice.
         self._process_until_session(session)

@@ -55,10 +55,20 @@ class TestSendFlow(KsefEmulatorCase):
             move.l10n_pl_ksef_session_id.reference_number, move.l10n_pl_ksef_reference))
         self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo)
         self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.res_id, move.id)
-        # Every transition left a trace in the chatter.
+        # The user's action and KSeF's verdict are in the chatter; the sending itself is in the KSeF register.
         bodies = ' '.join(move.message_ids.mapped('body'))
-        for fragment in ('Queued for sending', 'Sent to KSeF', move.l10n_pl_ksef_number, 'UPO'):
+        for fragment in ('Queued for sending', move.l10n_pl_ksef_number):
             self.assertIn(fragment, bodies)
+        [transmission] = move.l10n_pl_ksef_transmission_ids
+        self.assertEqual(move.l10n_pl_ksef_transmission_id, transmission)
+        self.assertRecordValues(transmission, [{
+            'kind': 'online', 'state': 'accepted', 'ksef_number': move.l10n_pl_ksef_number,
+            'reference': move.l10n_pl_ksef_reference, 'session_id': move.l10n_pl_ksef_session_id.id,
+            'xml_hash': move.l10n_pl_ksef_invoice_hash, 'xml_size': len(xml), 'status_code': 200,
+            'xml_attachment_id': move.l10n_pl_ksef_xml_attachment_id.id,
+            'upo_attachment_id': move.l10n_pl_ksef_upo_attachment_id.id,
+        }])
+        self.assertTrue(transmission.sent_date and transmission.answered_date)
 
     def test_session_opened_reused_closed_with_collective_upo(self):
         first, second = self.create_invoice(amount=100), self.create_invoice(amount=200)

@@ -96,9 +96,11 @@ class TestSendResilience(KsefEmulatorCase):
         self.assertFalse(move._l10n_pl_ksef_queue())
 
     def test_ksef_rejection_450_shows_the_details(self):
-        # KSeF refuses an issue date (P_1) later than the day it receives the invoice.
-        move = self.create_invoice(invoice_date=fields.Date.add(self.polish_today(), days=3))
+        # KSeF refuses an issue date (P_1) later than the day it receives the invoice. Odoo refuses to
+        # send a future date itself, so KSeF's calendar is put 3 days back to make it see one.
+        move = self.create_invoice()
         self.assertEqual(move._l10n_pl_ksef_check_fa3(), [])
+        self.emulator.admin('/clock', {'offsetSeconds': -3 * 86400})
         move._l10n_pl_ksef_queue()
         self.process_until(move, ('accepted', 'rejected'))
         self.assertEqual(move.l10n_pl_ksef_state, 'rejected')

@@ -105,6 +105,35 @@ def rotate_keys(request):
     return json_response(200, result)
 
 
+def set_session_state(request):
+    """Make KSeF end or suspend a session behind the client's back (what tests of 21180/21184 need).
+
+    ``{"state": "closed"}``: KSeF closed the session (as on expiry): sending answers 21180.
+    ``{"state": "maintenance"}``: the session is temporarily unavailable: sending answers 21184.
+    ``{"state": "open"}``: maintenance is over.
+    """
+    app = request.app
+    reference = request.path_params["referenceNumber"]
+    state = _body(request).get("state")
+    row = app.store.one("SELECT * FROM sessions WHERE reference_number=?", (reference,))
+    if row is None or row["session_type"] != "Online":
+        return json_response(404, {"error": "no such online session"})
+    if state == "closed":
+        if row["status_code"] == 100:
+            now = app.clock.time()
+            app.store.execute("UPDATE sessions SET status_code=170, status_description=?, closed_ts=?, updated_ts=?"
+                              " WHERE reference_number=?",
+                              ("Sesja interaktywna zamknięta", now, now, reference))
+        app.sessions_in_maintenance.discard(reference)
+    elif state == "maintenance":
+        app.sessions_in_maintenance.add(reference)
+    elif state == "open":
+        app.sessions_in_maintenance.discard(reference)
+    else:
+        return _bad("'state' must be closed, maintenance or open")
+    return json_response(200, {"referenceNumber": reference, "state": state})
+
+
 def reset_rate_limits(request):
     request.app.limiter.reset()
     return json_response(200, {"reset": True})
@@ -129,4 +158,5 @@ def register(app):
     add("DELETE", "/admin/faults", clear_faults, spec=False)
     add("POST", "/admin/keys/rotate", rotate_keys, spec=False)
     add("POST", "/admin/rate-limits/reset", reset_rate_limits, spec=False)
+    add("POST", "/admin/sessions/{referenceNumber}/state", set_session_state, spec=False)
     add("GET", "/admin/info", info, spec=False)

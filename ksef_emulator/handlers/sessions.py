@@ -91,6 +91,10 @@ def send_invoice(request):
     check_session_access(request, session)
     if session["status_code"] != 100:
         raise ApiError(21180, details=["Status sesji %s uniemożliwia wysyłkę faktur." % session["status_code"]])
+    if session["reference_number"] in app.sessions_in_maintenance:
+        raise ApiError(21184, details=["Trwają prace serwisowe i sesja %s jest tymczasowo niedostępna. Spróbuj ponownie"
+                                       " później lub otwórz nową sesję, aby wysłać kolejne faktury."
+                                       % session["reference_number"]])
     encrypted = base64.b64decode(body["encryptedInvoiceContent"])
     if len(encrypted) != body["encryptedInvoiceSize"]:
         raise ApiError(21402, details=["Długość treści (%d B) nie zgadza się z rozmiarem pliku encryptedInvoiceSize (%d B)."
@@ -166,6 +170,8 @@ def close_online(request):
 
 def register(app):
     app.processor = Processor(app)
+    # Sessions the admin API put under maintenance: sending into them answers 21184 (open-api.json).
+    app.sessions_in_maintenance = set()
     app.on_start(app.processor.start)
     add = app.router.add
     add("POST", "/v2/sessions/online", open_online)

@@ -375,3 +375,18 @@ def test_attachment_is_refused_online(api):
     xml = fa3_invoice(_number()).replace(b"</Fa></Faktura>", b"</Fa>" + attachment + b"</Faktura>")
     status = api.wait_invoice(access, session, api.send(access, session, key, iv, xml).json()["referenceNumber"])
     assert status["status"]["code"] == 415, status
+
+
+def test_admin_closes_a_session_or_puts_it_under_maintenance(api):
+    access = api.access_token()
+    closed, key, iv = api.open_session(access)
+    api.emu.admin("/sessions/%s/state" % closed, {"state": "closed"})
+    assert _code(api.send(access, closed, key, iv, fa3_invoice(_number()))) == 21180
+
+    suspended, key, iv = api.open_session(access)
+    api.emu.admin("/sessions/%s/state" % suspended, {"state": "maintenance"})
+    refused = api.send(access, suspended, key, iv, fa3_invoice(_number()))
+    assert _code(refused) == 21184
+    assert "tymczasowo niedostępna" in refused.json()["exception"]["exceptionDetailList"][0]["exceptionDescription"]
+    api.emu.admin("/sessions/%s/state" % suspended, {"state": "open"})
+    assert api.send(access, suspended, key, iv, fa3_invoice(_number())).status_code == 202

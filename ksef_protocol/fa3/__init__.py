@@ -10,6 +10,7 @@ totals helper in ``ksef_protocol.fa3.rates``.  Never imports odoo.
 """
 from .builder import FA3_NAMESPACE, FA3_SCHEMA_VERSION, FA3_SYSTEM_CODE, build_fa3
 from .exceptions import Fa3Finding, Fa3ValidationError
+from .identity import content_hash, same_invoice
 from .model import *  # noqa: F401,F403  (the data model is part of the public API)
 from .model import Invoice
 from .parser import parse_fa3
@@ -18,6 +19,7 @@ from .rules import check_invoice, nip_is_valid
 from .schema import get_schema, validate_fa2, validate_fa3
 
 __all__ = [
+    "content_hash", "same_invoice",
     "FA3_NAMESPACE", "FA3_SCHEMA_VERSION", "FA3_SYSTEM_CODE", "Fa3Finding", "Fa3ValidationError", "Invoice",
     "TAX_RATES", "build_fa3", "bucket_of", "check_invoice", "compute_totals", "get_schema", "nip_is_valid",
     "parse_fa3", "validate_fa2", "validate_fa3",

@@ -74,6 +74,8 @@ def test_status_550_restarts_the_flow(auth_server, fake_client):
     assert tokens.access_token == "ACCESS"
     assert len(auth_server.calls("POST", "/auth/challenge")) == 2
     assert len(auth_server.calls("POST", "/auth/ksef-token")) == 2
+    # a challenge is spent by the attempt that names it: the retry takes a new one
+    assert len(auth_server.calls("POST", "/auth/challenge")) == 2
 
 
 @pytest.mark.parametrize("code", [415, 425, 450, 460, 470, 480, 500])

@@ -96,3 +96,15 @@ def test_xades_accepts_pem_bytes(emulator_client):
     pem_key = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
     assert emulator_client.authenticate_with_certificate(NIP, pem_certificate, pem_key).access_token
+
+
+def test_rotation_during_login_refetches_keys_and_takes_a_new_challenge(emulator, emulator_client):
+    """Emergency rotation between two logins: the cached key is refused (21470) and the challenge of
+    that attempt is spent on KSeF's side; the retry re-fetches the keys and starts from a new challenge."""
+    token = emulator.create_token(NIP, ["InvoiceWrite"])["token"]
+    before = {c.public_key_id for c in emulator_client.get_public_keys()}
+    emulator.admin("/keys/rotate", {})
+    tokens = emulator_client.authenticate_with_ksef_token(NIP, token)
+    assert tokens.access_token
+    after = {c.public_key_id for c in emulator_client.get_public_keys()}
+    assert after and not (after & before)
