@@ -1,15 +1,23 @@
 """KSeF tokens of a company, one record per token, the token itself encrypted at rest."""
+import datetime
 import time
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..ksef_protocol import KsefClient
+from ..ksef_protocol._dates import parse_datetime
 from ..ksef_protocol.errors import KsefError
 from .ksef_certificate import EXPIRY_WARNING_DAYS
 from .ksef_credentials_errors import raise_ksef_error
 from .ksef_secret_store import decrypt_secret, encrypt_secret
 from .res_company import KSEF_ENVIRONMENTS
+
+#: Last day KSeF accepts a login with a KSeF token (answer of the tax administration quoted in
+#: CIRFMF/ksef-api issue 834; an extension was proposed, not enacted). The ONE place to change it.
+TOKEN_LOGIN_SUNSET = datetime.date(2026, 12, 31)
+#: Daily reminders to KSeF managers start this many days before the sunset.
+TOKEN_SUNSET_REMINDER_DAYS = 30
 
 # KSeF-side token statuses (GET /tokens/{ref}).
 KSEF_TOKEN_STATUSES = [
@@ -23,6 +31,15 @@ KSEF_TOKEN_STATUSES = [
 TOKEN_STATUS_ATTEMPTS = 5
 TOKEN_STATUS_SECONDS = 1.0
 TOKEN_LOGIN_WAIT_SECONDS = 30.0
+
+
+def _ksef_datetime(value):
+    """KSeF ISO 8601 timestamp -> naive UTC datetime for the ORM (False when unreadable)."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return False
+    return parsed and parsed.replace(tzinfo=None, microsecond=0)
 
 
 class KsefToken(models.Model):
@@ -62,6 +79,11 @@ class KsefToken(models.Model):
         help="KSeF tokens do not expire by themselves; set a date if your policy renews them, "
              "so Odoo warns 30 and 7 days before.")
     last_checked = fields.Datetime(string="Last checked in KSeF", readonly=True)
+    date_created = fields.Datetime(string="Created in KSeF", readonly=True)
+    last_use_date = fields.Datetime(string="Last used in KSeF", readonly=True)
+    login_ends_on = fields.Date(
+        string="Token login ends", compute='_compute_login_ends_on',
+        help="KSeF accepts logins with KSeF tokens only until this day: switch to certificate login before.")
     state = fields.Selection(
         selection=[
             ('valid', "Valid"),
@@ -78,6 +100,9 @@ class KsefToken(models.Model):
     _reference_unique = models.Constraint(
         'UNIQUE(company_id, environment, reference_number)',
         "This KSeF token is already registered for the company and environment.")
+
+    def _compute_login_ends_on(self):
+        self.login_ends_on = TOKEN_LOGIN_SUNSET
 
     @api.depends_context('uid')
     def _compute_token(self):
@@ -184,12 +209,40 @@ class KsefToken(models.Model):
             details = client.get_ksef_token(self.reference_number)
         except KsefError as error:
             raise_ksef_error(self.env, error, self.env._("report the token status"))
+        self._l10n_pl_ksef_apply_ksef_view(details)
+
+    def _l10n_pl_ksef_apply_ksef_view(self, details):
+        """Mirror what KSeF says of the token (GET /tokens or /tokens/{ref}): status, permissions, dates."""
+        self.ensure_one()
         values = {'last_checked': fields.Datetime.now()}
-        if details.get('status') in dict(KSEF_TOKEN_STATUSES):
-            values['ksef_status'] = details['status']
+        status = details.get('status')
+        if status in dict(KSEF_TOKEN_STATUSES):
+            values['ksef_status'] = status
         if details.get('requestedPermissions'):
             values['permissions'] = ', '.join(details['requestedPermissions'])
+        for key, field_name in (('dateCreated', 'date_created'), ('lastUseDate', 'last_use_date')):
+            if details.get(key):
+                values[field_name] = _ksef_datetime(details[key])
+        if 'description' in details and not self.name:
+            values['name'] = details['description']
+        revoked_now = status in ('Revoked', 'Revoking', 'Failed') and self.ksef_status not in ('Revoked', 'Revoking', 'Failed')
         self.write(values)
+        if status in ('Revoked', 'Revoking', 'Failed') and (revoked_now or self.sudo().token_encrypted):
+            self._l10n_pl_ksef_mark_revoked(status=status)
+
+    def _l10n_pl_ksef_mark_revoked(self, status='Revoked', reason=None):
+        """KSeF no longer accepts these tokens (login error 450 "Token unieważniony", or the tokens API
+        says so): mark them revoked, forget their value and the sessions opened with them.
+
+        Public for the login path; works whatever the user (the queue runs as a cron user).
+        """
+        for record in self.sudo():
+            record.write({'ksef_status': status, 'token_encrypted': False})
+            record.company_id._l10n_pl_ksef_forget_tokens()
+            record.message_post(body=reason or self.env._(
+                "KSeF reports this token as revoked: it can no longer log in. Switch to certificate login "
+                "(Settings > Invoicing > KSeF credentials > Switch to certificate login)."))
+        return True
 
     def action_revoke(self):
         """Revoke the token in KSeF (DELETE /tokens/{ref}), then forget its value here."""
@@ -237,10 +290,12 @@ class KsefToken(models.Model):
                     'ksef_status': item.get('status') if item.get('status') in statuses else 'Failed',
                     'permissions': ', '.join(item.get('requestedPermissions') or []),
                     'last_checked': fields.Datetime.now(),
+                    'date_created': item.get('dateCreated') and _ksef_datetime(item['dateCreated']),
+                    'last_use_date': item.get('lastUseDate') and _ksef_datetime(item['lastUseDate']),
                 }
                 record = existing.get(item.get('referenceNumber'))
                 if record:
-                    record.write(values)
+                    record._l10n_pl_ksef_apply_ksef_view(item)
                 else:
                     self.create({
                         **values,
