@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 
 from ..ksef_protocol import KsefClient
 from ..ksef_protocol._dates import parse_datetime
-from ..ksef_protocol.errors import KsefError
+from ..ksef_protocol.errors import KsefAuthFailed, KsefError
 from .ksef_certificate import EXPIRY_WARNING_DAYS
 from .ksef_credentials_errors import raise_ksef_error
 from .ksef_secret_store import decrypt_secret, encrypt_secret
@@ -31,6 +31,15 @@ KSEF_TOKEN_STATUSES = [
 TOKEN_STATUS_ATTEMPTS = 5
 TOKEN_STATUS_SECONDS = 1.0
 TOKEN_LOGIN_WAIT_SECONDS = 30.0
+
+
+#: Status of a token login KSeF refuses because the token was revoked ("Token unieważniony").
+TOKEN_REVOKED_STATUS = 450
+
+
+def is_token_revoked_error(error):
+    """True when ``error`` is KSeF refusing a token login because the token was revoked."""
+    return isinstance(error, KsefAuthFailed) and error.status_code == TOKEN_REVOKED_STATUS
 
 
 def _ksef_datetime(value):
@@ -114,6 +123,7 @@ class KsefToken(models.Model):
             if record.token:
                 record.sudo().token_encrypted = encrypt_secret(self.env, record.token.strip())
 
+    @api.depends('token_encrypted')
     def _compute_has_token(self):
         for record in self:
             record.has_token = bool(record.sudo().token_encrypted)
@@ -187,6 +197,9 @@ class KsefToken(models.Model):
             client.authenticate_with_ksef_token(company._l10n_pl_ksef_nip(), self._get_token_value(),
                                                 wait=TOKEN_LOGIN_WAIT_SECONDS)
         except KsefError as error:
+            if is_token_revoked_error(error):
+                # Callers that catch the error below keep this mark (see action_refresh_status).
+                self._l10n_pl_ksef_mark_revoked()
             raise_ksef_error(self.env, error, self.env._("log in with the KSeF token"))
         return client
 
@@ -260,9 +273,15 @@ class KsefToken(models.Model):
         return True
 
     def action_refresh_status(self):
-        """Read the token's status from KSeF (GET /tokens/{ref})."""
+        """Read the token's status from KSeF (GET /tokens/{ref}); a token KSeF refuses as revoked is marked so."""
         for record in self.filtered('reference_number'):
-            record._l10n_pl_ksef_update_status(record._l10n_pl_ksef_client())
+            try:
+                client = record._l10n_pl_ksef_client()
+            except UserError:
+                if record.ksef_status != 'Revoked':
+                    raise
+                continue
+            record._l10n_pl_ksef_update_status(client)
         return True
 
     def action_open_portal(self):
@@ -270,12 +289,38 @@ class KsefToken(models.Model):
 
     @api.model
     def _l10n_pl_ksef_sync_from_ksef(self, company):
-        """List the context's tokens in KSeF (GET /tokens) and mirror them here.
+        """Mirror the context's tokens as KSeF sees them (status, permissions, dates).
 
-        Known tokens get their status and permissions refreshed; tokens created elsewhere
-        (e.g. in the KSeF portal) are added without a value, so they can be seen and revoked.
-        Returns the number of tokens KSeF listed.
+        With a certificate: the whole list (GET /tokens), adding tokens made elsewhere (e.g. in the
+        KSeF portal) without a value. Without one (token-only company): each stored token reads its
+        own status with its own session (GET /tokens/{ref}, KSeF >= 2.4.0); a token KSeF refuses as
+        revoked (450) is marked revoked. Returns the number of tokens KSeF reported.
         """
+        try:
+            company._l10n_pl_ksef_credentials_client(company.l10n_pl_ksef_environment)
+        except UserError:
+            return self._l10n_pl_ksef_sync_own_statuses(company)
+        return self._l10n_pl_ksef_sync_list(company)
+
+    @api.model
+    def _l10n_pl_ksef_sync_own_statuses(self, company):
+        tokens = self.search(company._l10n_pl_ksef_environment_domain() + [
+            ('reference_number', '!=', False), ('ksef_status', 'not in', ('Revoked', 'Revoking', 'Failed'))])
+        count = 0
+        for token in tokens.filtered('has_token'):
+            try:
+                client = token._l10n_pl_ksef_client()
+            except UserError:
+                if token.ksef_status == 'Revoked':
+                    count += 1
+                    continue
+                raise
+            token._l10n_pl_ksef_update_status(client)
+            count += 1
+        return count
+
+    @api.model
+    def _l10n_pl_ksef_sync_list(self, company):
         environment = company.l10n_pl_ksef_environment
         client = company._l10n_pl_ksef_credentials_client(environment)
         statuses = dict(KSEF_TOKEN_STATUSES)

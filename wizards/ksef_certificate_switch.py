@@ -13,13 +13,9 @@ from ..ksef_protocol import KsefClient
 from ..ksef_protocol import certificates as ksef_certificates
 from ..ksef_protocol.errors import KsefError
 from ..models.ksef_credentials_errors import certificate_error_message, raise_ksef_error
-from ..models.ksef_token import TOKEN_LOGIN_SUNSET
+from ..models.ksef_token import TOKEN_LOGIN_SUNSET, is_token_revoked_error
 from .ksef_certificate_generate import TEST_ENVIRONMENTS
 from .ksef_certificate_request import _CERTIFICATE_NAME
-
-#: KSeF error of a login with a token it revoked ("Token unieważniony").
-TOKEN_REVOKED_CODE = 450
-
 
 class KsefCertificateSwitch(models.TransientModel):
     _name = 'ksef.certificate.switch'
@@ -52,26 +48,31 @@ class KsefCertificateSwitch(models.TransientModel):
     # ------------------------------------------------------------------ steps
 
     def _check_token_login(self):
-        """Log in with the company's token: the switch is made while it still works."""
+        """Log in with the company's token: the switch is made while it still works.
+
+        Returns ``(token, None)``, or ``(token, error)`` when KSeF refused the token as revoked
+        (the token is then marked revoked; the caller must not raise, so the mark is kept).
+        """
         company = self.company_id
         token = company._l10n_pl_ksef_get_token_record()
         client = KsefClient(company._l10n_pl_ksef_get_environment())
         try:
             client.authenticate_with_ksef_token(company._l10n_pl_ksef_nip(), token._get_token_value(), wait=30.0)
         except KsefError as error:
-            if TOKEN_REVOKED_CODE in (getattr(error, 'codes', None) or ()):
+            if is_token_revoked_error(error):
                 token._l10n_pl_ksef_mark_revoked()
+                return token, error
             raise_ksef_error(self.env, error, self.env._("log in with the KSeF token"))
-        return token
+        return token, None
 
-    def _login_certificate(self):
-        """``(certificate, made_here)`` for the one-time XAdES login; on TEST/emulator a self-signed
-        one is made when the company has none."""
+    def _existing_login_certificate(self):
+        """The certificate for the one-time XAdES login, or an empty recordset on TEST/emulator
+        (a self-signed one is made there); elsewhere raises the exact next step."""
         company = self.company_id
         if self.login_certificate_id:
-            return self.login_certificate_id, False
+            return self.login_certificate_id
         try:
-            return company._l10n_pl_ksef_get_authentication_certificate(), False
+            return company._l10n_pl_ksef_get_authentication_certificate()
         except UserError:
             if company.l10n_pl_ksef_environment not in TEST_ENVIRONMENTS:
                 raise UserError(self.env._(
@@ -80,6 +81,11 @@ class KsefCertificateSwitch(models.TransientModel):
                     "upload the qualified certificate of the company (seal) or of a person holding "
                     "credentials-management rights for it (Settings > Invoicing > KSeF credentials > Upload "
                     "certificate, .p12/.pfx or .crt with .key), then start this switch again.")) from None
+        return self.env['ksef.certificate']
+
+    def _make_test_login_certificate(self):
+        """A short-lived self-signed certificate (accepted by KSeF TEST and the emulator only)."""
+        company = self.company_id
         try:
             certificate, private_key = ksef_certificates.generate_test_certificate(
                 nip=company._l10n_pl_ksef_nip(), kind='seal', key_type=self.key_type, purpose='Authentication',
@@ -88,7 +94,7 @@ class KsefCertificateSwitch(models.TransientModel):
             raise UserError(certificate_error_message(self.env, error)) from None
         return self.env['ksef.certificate']._create_from_objects(
             company, certificate, private_key, name=self.env._("Test login for the switch"),
-            use_authentication=True, source='generated', subject_identifier_type='certificateSubject'), True
+            use_authentication=True, source='generated', subject_identifier_type='certificateSubject')
 
     def _check_limits(self, client):
         try:
@@ -114,8 +120,17 @@ class KsefCertificateSwitch(models.TransientModel):
         if not _CERTIFICATE_NAME.match(self.name or ''):
             raise UserError(self.env._(
                 "The certificate name must have 5 to 100 characters: letters, digits, spaces, '_' or '-'."))
-        token = self._check_token_login()
-        login_certificate, made_here = self._login_certificate()
+        login_certificate = self._existing_login_certificate()
+        token, revoked = self._check_token_login()
+        if revoked:
+            return self._notify('danger', self.env._(
+                "KSeF refused the token %(name)s: it was revoked in KSeF, so the company cannot send with it any "
+                "more. Odoo marked it revoked. Next step: upload a qualified certificate of the company "
+                "(Settings > Invoicing > KSeF credentials > Upload certificate), choose it here and start "
+                "the switch again.", name=token.name), close=False)
+        made_here = not login_certificate
+        if made_here:
+            login_certificate = self._make_test_login_certificate()
         client = company._l10n_pl_ksef_xades_client(certificate=login_certificate)
         self._check_limits(client)
         certificates = self.env['ksef.certificate']
@@ -125,36 +140,36 @@ class KsefCertificateSwitch(models.TransientModel):
             certificates._l10n_pl_ksef_enroll(
                 company, client, '%s Offline' % self.name[:92], 'Offline', self.key_type)
         if authentication.ksef_status != 'active':
-            raise UserError(self.env._(
+            # No raise: the pending request and its encrypted key must be kept.
+            return self._notify('warning', self.env._(
                 "KSeF accepted the certificate request but has not issued the certificate yet. The company "
                 "keeps logging in with its token. Next step: open the certificate %(name)s and press 'Check "
                 "enrollment' in a few minutes (the daily job does it too), then start this switch again.",
-                name=authentication.name))
+                name=authentication.name), close=False)
         company.write({'l10n_pl_ksef_auth_method': 'certificate'})
         company._l10n_pl_ksef_forget_tokens()
         try:
             company._l10n_pl_ksef_get_client(authenticated=True)
         except (KsefError, UserError) as error:
-            # Keep the token login: the new certificate does not work yet.
+            # Keep the token login (the new certificate does not work yet) and the issued certificate.
             company.write({'l10n_pl_ksef_auth_method': 'token'})
             company._l10n_pl_ksef_forget_tokens()
-            raise UserError(self.env._(
+            return self._notify('danger', self.env._(
                 "The KSeF certificate was issued and stored, but logging in with it failed, so the company "
-                "keeps its token login: %(error)s", error=getattr(error, 'message', None) or str(error))) from None
+                "keeps its token login: %(error)s", error=getattr(error, 'message', None) or str(error)),
+                close=False)
         if made_here:
             login_certificate.active = False  # the one-time login is done; the KSeF certificate takes over
         token.message_post(body=self.env._(
             "Company switched to KSeF certificate login with %(name)s by %(user)s.",
             name=authentication.name, user=self.env.user.name))
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'type': 'success',
-                'message': self.env._(
-                    "%(company)s now logs in to KSeF with the certificate %(name)s (valid until %(date)s). "
-                    "The connection was tested.", company=company.name, name=authentication.name,
-                    date=fields.Date.to_string(authentication.date_end)),
-                'next': {'type': 'ir.actions.act_window_close'},
-            },
-        }
+        return self._notify('success', self.env._(
+            "%(company)s now logs in to KSeF with the certificate %(name)s (valid until %(date)s). "
+            "The connection was tested.", company=company.name, name=authentication.name,
+            date=fields.Date.to_string(authentication.date_end)))
+
+    def _notify(self, kind, message, close=True):
+        params = {'type': kind, 'message': message, 'sticky': kind != 'success'}
+        if close:
+            params['next'] = {'type': 'ir.actions.act_window_close'}
+        return {'type': 'ir.actions.client', 'tag': 'display_notification', 'params': params}
