@@ -22,7 +22,7 @@ from odoo.exceptions import AccessError, UserError
 
 from ..ksef_protocol import certificates as ksef_certificates
 from ..ksef_protocol.errors import KsefError
-from .ksef_credentials_errors import raise_ksef_error
+from .ksef_credentials_errors import certificate_error_message, raise_enrollment_error, raise_ksef_error
 from .ksef_secret_store import decrypt_secret, encrypt_secret
 from .res_company import KSEF_ENVIRONMENTS
 
@@ -324,6 +324,40 @@ class KsefCertificate(models.Model):
             client = record.company_id._l10n_pl_ksef_credentials_client(record.environment, exclude_certificate=record)
             record._l10n_pl_ksef_complete_enrollment(client)
         return True
+
+    @api.model
+    def _l10n_pl_ksef_enroll(self, company, client, name, certificate_type, key_type='EC'):
+        """Ask KSeF (``client`` logged in by XAdES) for a certificate of ``certificate_type`` with a
+        CSR made here; the private key is stored encrypted at once and never leaves Odoo.
+
+        Returns the ``ksef.certificate``: active when KSeF issued it in time, else pending (the
+        "Check enrollment" button or the daily cron completes it).
+        """
+        try:
+            enrollment_data = client.get_enrollment_data()
+            csr_der, private_key = ksef_certificates.build_csr(enrollment_data, key_type)
+            reference = client.enroll_certificate(name, certificate_type, csr_der)
+        except ksef_certificates.CertificateError as error:
+            raise UserError(certificate_error_message(self.env, error)) from None
+        except KsefError as error:
+            raise_enrollment_error(self.env, error)
+        pending = self.sudo().create({
+            'name': name,
+            'company_id': company.id,
+            'environment': company.l10n_pl_ksef_environment,
+            'use_authentication': certificate_type == 'Authentication',
+            'use_offline': certificate_type == 'Offline',
+            'source': 'enrolled',
+            'ksef_status': 'pending',
+            'enrollment_reference': reference,
+            'private_key_encrypted': self._encrypt_private_key(private_key),
+        }).sudo(False)
+        try:
+            pending._l10n_pl_ksef_complete_enrollment(client)
+        except UserError as error:
+            # Keep the pending record and its key: KSeF may still issue the certificate.
+            pending.message_post(body=str(error))
+        return pending
 
     def _l10n_pl_ksef_complete_enrollment(self, client, attempts=ENROLLMENT_POLL_ATTEMPTS, sleep=time.sleep):
         """Poll the enrollment a few times; when issued, retrieve and fill in the certificate.

@@ -35,3 +35,38 @@ def raise_ksef_error(env, error, action):
         "KSeF refused to %(action)s: %(message)s%(codes)s",
         action=action, message=getattr(error, 'message', None) or str(error),
         codes=(" (%s)" % codes) if codes else '')) from None
+
+
+#: KSeF certificate-enrollment refusals (certyfikaty-KSeF.md, open-api.json) and what to do next.
+def _enrollment_next_steps(env):
+    return {
+        25001: env._("KSeF issues certificates only after a login with a qualified electronic signature or seal "
+                     "(not with a KSeF token). Upload your qualified certificate (.p12/.pfx, or .crt with .key) "
+                     "under KSeF credentials > Upload, then try again."),
+        25002: env._("KSeF does not allow a certificate request for this login method. Log in with a qualified "
+                     "certificate of a person or seal holding credentials-management rights for the company."),
+        25003: env._("The certificate data do not match the login identity. Try again; if it repeats, request "
+                     "the certificate in the KSeF taxpayer application."),
+        25006: env._("The limit of certificate requests is reached. Wait for pending requests to finish, or "
+                     "ask the tax office to raise the limit."),
+        25007: env._("The limit of active KSeF certificates is reached. Revoke certificates you no longer use "
+                     "(KSeF credentials > Certificates > Revoke, or the KSeF taxpayer application), then try "
+                     "again."),
+        25010: env._("KSeF refused the key type. Choose EC P-256 or RSA 2048."),
+    }
+
+
+def raise_enrollment_error(env, error):
+    """Raise a UserError for a refused certificate request, with the exact next step when known."""
+    codes = set(getattr(error, 'codes', None) or ())
+    steps = _enrollment_next_steps(env)
+    for code in sorted(codes):
+        if code in steps:
+            raise UserError(env._("KSeF refused the certificate request (%(code)s). %(next_step)s",
+                                  code=code, next_step=steps[code])) from None
+    if getattr(error, 'http_status', None) == 403:
+        raise UserError(env._(
+            "KSeF refused the certificate request: the login identity lacks the right to manage credentials "
+            "for this company. Ask the company's owner (or a person with CredentialsManage rights) to grant it "
+            "in the KSeF taxpayer application, or log in with their certificate.")) from None
+    raise_ksef_error(env, error, env._("request a certificate"))

@@ -1,15 +1,23 @@
 """KSeF tokens of a company, one record per token, the token itself encrypted at rest."""
+import datetime
 import time
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..ksef_protocol import KsefClient
-from ..ksef_protocol.errors import KsefError
+from ..ksef_protocol._dates import parse_datetime
+from ..ksef_protocol.errors import KsefAuthFailed, KsefError
 from .ksef_certificate import EXPIRY_WARNING_DAYS
 from .ksef_credentials_errors import raise_ksef_error
 from .ksef_secret_store import decrypt_secret, encrypt_secret
 from .res_company import KSEF_ENVIRONMENTS
+
+#: Last day KSeF accepts a login with a KSeF token (answer of the tax administration quoted in
+#: CIRFMF/ksef-api issue 834; an extension was proposed, not enacted). The ONE place to change it.
+TOKEN_LOGIN_SUNSET = datetime.date(2026, 12, 31)
+#: Daily reminders to KSeF managers start this many days before the sunset.
+TOKEN_SUNSET_REMINDER_DAYS = 30
 
 # KSeF-side token statuses (GET /tokens/{ref}).
 KSEF_TOKEN_STATUSES = [
@@ -23,6 +31,24 @@ KSEF_TOKEN_STATUSES = [
 TOKEN_STATUS_ATTEMPTS = 5
 TOKEN_STATUS_SECONDS = 1.0
 TOKEN_LOGIN_WAIT_SECONDS = 30.0
+
+
+#: Status of a token login KSeF refuses because the token was revoked ("Token unieważniony").
+TOKEN_REVOKED_STATUS = 450
+
+
+def is_token_revoked_error(error):
+    """True when ``error`` is KSeF refusing a token login because the token was revoked."""
+    return isinstance(error, KsefAuthFailed) and error.status_code == TOKEN_REVOKED_STATUS
+
+
+def _ksef_datetime(value):
+    """KSeF ISO 8601 timestamp -> naive UTC datetime for the ORM (False when unreadable)."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return False
+    return parsed and parsed.replace(tzinfo=None, microsecond=0)
 
 
 class KsefToken(models.Model):
@@ -62,6 +88,11 @@ class KsefToken(models.Model):
         help="KSeF tokens do not expire by themselves; set a date if your policy renews them, "
              "so Odoo warns 30 and 7 days before.")
     last_checked = fields.Datetime(string="Last checked in KSeF", readonly=True)
+    date_created = fields.Datetime(string="Created in KSeF", readonly=True)
+    last_use_date = fields.Datetime(string="Last used in KSeF", readonly=True)
+    login_ends_on = fields.Date(
+        string="Token login ends", compute='_compute_login_ends_on',
+        help="KSeF accepts logins with KSeF tokens only until this day: switch to certificate login before.")
     state = fields.Selection(
         selection=[
             ('valid', "Valid"),
@@ -79,6 +110,9 @@ class KsefToken(models.Model):
         'UNIQUE(company_id, environment, reference_number)',
         "This KSeF token is already registered for the company and environment.")
 
+    def _compute_login_ends_on(self):
+        self.login_ends_on = TOKEN_LOGIN_SUNSET
+
     @api.depends_context('uid')
     def _compute_token(self):
         for record in self:
@@ -89,6 +123,7 @@ class KsefToken(models.Model):
             if record.token:
                 record.sudo().token_encrypted = encrypt_secret(self.env, record.token.strip())
 
+    @api.depends('token_encrypted')
     def _compute_has_token(self):
         for record in self:
             record.has_token = bool(record.sudo().token_encrypted)
@@ -162,6 +197,9 @@ class KsefToken(models.Model):
             client.authenticate_with_ksef_token(company._l10n_pl_ksef_nip(), self._get_token_value(),
                                                 wait=TOKEN_LOGIN_WAIT_SECONDS)
         except KsefError as error:
+            if is_token_revoked_error(error):
+                # Callers that catch the error below keep this mark (see action_refresh_status).
+                self._l10n_pl_ksef_mark_revoked()
             raise_ksef_error(self.env, error, self.env._("log in with the KSeF token"))
         return client
 
@@ -184,12 +222,40 @@ class KsefToken(models.Model):
             details = client.get_ksef_token(self.reference_number)
         except KsefError as error:
             raise_ksef_error(self.env, error, self.env._("report the token status"))
+        self._l10n_pl_ksef_apply_ksef_view(details)
+
+    def _l10n_pl_ksef_apply_ksef_view(self, details):
+        """Mirror what KSeF says of the token (GET /tokens or /tokens/{ref}): status, permissions, dates."""
+        self.ensure_one()
         values = {'last_checked': fields.Datetime.now()}
-        if details.get('status') in dict(KSEF_TOKEN_STATUSES):
-            values['ksef_status'] = details['status']
+        status = details.get('status')
+        if status in dict(KSEF_TOKEN_STATUSES):
+            values['ksef_status'] = status
         if details.get('requestedPermissions'):
             values['permissions'] = ', '.join(details['requestedPermissions'])
+        for key, field_name in (('dateCreated', 'date_created'), ('lastUseDate', 'last_use_date')):
+            if details.get(key):
+                values[field_name] = _ksef_datetime(details[key])
+        if 'description' in details and not self.name:
+            values['name'] = details['description']
+        revoked_now = status in ('Revoked', 'Revoking', 'Failed') and self.ksef_status not in ('Revoked', 'Revoking', 'Failed')
         self.write(values)
+        if status in ('Revoked', 'Revoking', 'Failed') and (revoked_now or self.sudo().token_encrypted):
+            self._l10n_pl_ksef_mark_revoked(status=status)
+
+    def _l10n_pl_ksef_mark_revoked(self, status='Revoked', reason=None):
+        """KSeF no longer accepts these tokens (login error 450 "Token unieważniony", or the tokens API
+        says so): mark them revoked, forget their value and the sessions opened with them.
+
+        Public for the login path; works whatever the user (the queue runs as a cron user).
+        """
+        for record in self.sudo():
+            record.write({'ksef_status': status, 'token_encrypted': False})
+            record.company_id._l10n_pl_ksef_forget_tokens()
+            record.message_post(body=reason or self.env._(
+                "KSeF reports this token as revoked: it can no longer log in. Switch to certificate login "
+                "(Settings > Invoicing > KSeF credentials > Switch to certificate login)."))
+        return True
 
     def action_revoke(self):
         """Revoke the token in KSeF (DELETE /tokens/{ref}), then forget its value here."""
@@ -207,9 +273,15 @@ class KsefToken(models.Model):
         return True
 
     def action_refresh_status(self):
-        """Read the token's status from KSeF (GET /tokens/{ref})."""
+        """Read the token's status from KSeF (GET /tokens/{ref}); a token KSeF refuses as revoked is marked so."""
         for record in self.filtered('reference_number'):
-            record._l10n_pl_ksef_update_status(record._l10n_pl_ksef_client())
+            try:
+                client = record._l10n_pl_ksef_client()
+            except UserError:
+                if record.ksef_status != 'Revoked':
+                    raise
+                continue
+            record._l10n_pl_ksef_update_status(client)
         return True
 
     def action_open_portal(self):
@@ -217,12 +289,38 @@ class KsefToken(models.Model):
 
     @api.model
     def _l10n_pl_ksef_sync_from_ksef(self, company):
-        """List the context's tokens in KSeF (GET /tokens) and mirror them here.
+        """Mirror the context's tokens as KSeF sees them (status, permissions, dates).
 
-        Known tokens get their status and permissions refreshed; tokens created elsewhere
-        (e.g. in the KSeF portal) are added without a value, so they can be seen and revoked.
-        Returns the number of tokens KSeF listed.
+        With a certificate: the whole list (GET /tokens), adding tokens made elsewhere (e.g. in the
+        KSeF portal) without a value. Without one (token-only company): each stored token reads its
+        own status with its own session (GET /tokens/{ref}, KSeF >= 2.4.0); a token KSeF refuses as
+        revoked (450) is marked revoked. Returns the number of tokens KSeF reported.
         """
+        try:
+            company._l10n_pl_ksef_credentials_client(company.l10n_pl_ksef_environment)
+        except UserError:
+            return self._l10n_pl_ksef_sync_own_statuses(company)
+        return self._l10n_pl_ksef_sync_list(company)
+
+    @api.model
+    def _l10n_pl_ksef_sync_own_statuses(self, company):
+        tokens = self.search(company._l10n_pl_ksef_environment_domain() + [
+            ('reference_number', '!=', False), ('ksef_status', 'not in', ('Revoked', 'Revoking', 'Failed'))])
+        count = 0
+        for token in tokens.filtered('has_token'):
+            try:
+                client = token._l10n_pl_ksef_client()
+            except UserError:
+                if token.ksef_status == 'Revoked':
+                    count += 1
+                    continue
+                raise
+            token._l10n_pl_ksef_update_status(client)
+            count += 1
+        return count
+
+    @api.model
+    def _l10n_pl_ksef_sync_list(self, company):
         environment = company.l10n_pl_ksef_environment
         client = company._l10n_pl_ksef_credentials_client(environment)
         statuses = dict(KSEF_TOKEN_STATUSES)
@@ -237,10 +335,12 @@ class KsefToken(models.Model):
                     'ksef_status': item.get('status') if item.get('status') in statuses else 'Failed',
                     'permissions': ', '.join(item.get('requestedPermissions') or []),
                     'last_checked': fields.Datetime.now(),
+                    'date_created': item.get('dateCreated') and _ksef_datetime(item['dateCreated']),
+                    'last_use_date': item.get('lastUseDate') and _ksef_datetime(item['lastUseDate']),
                 }
                 record = existing.get(item.get('referenceNumber'))
                 if record:
-                    record.write(values)
+                    record._l10n_pl_ksef_apply_ksef_view(item)
                 else:
                     self.create({
                         **values,

@@ -5,11 +5,14 @@ import re
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 from ..ksef_protocol import KsefClient
 from ..ksef_protocol.errors import KsefError
 from .ksef_credentials_errors import raise_ksef_error
 from .ksef_certificate import EXPIRY_WARNING_DAYS
+from .ksef_secret_store import reencrypt_all
+from .ksef_token import TOKEN_LOGIN_SUNSET, TOKEN_SUNSET_REMINDER_DAYS
 
 _logger = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ class ResCompany(models.Model):
     l10n_pl_ksef_token_ids = fields.One2many('ksef.token', 'company_id', string="KSeF tokens")
     l10n_pl_ksef_credentials_warning = fields.Text(
         string="KSeF credentials warning", compute='_compute_l10n_pl_ksef_credentials_warning')
+    l10n_pl_ksef_token_sunset_notice = fields.Text(
+        string="KSeF token login sunset", compute='_compute_l10n_pl_ksef_token_sunset_notice')
 
     # ------------------------------------------------------------------ identity
 
@@ -286,3 +291,77 @@ class ResCompany(models.Model):
                 date=fields.Date.to_string(end)),
             user_id=responsible.id,
         )
+
+    # ------------------------------------------------------------------ key rotation
+
+    @api.model
+    def _l10n_pl_ksef_reencrypt_secrets(self):
+        """Re-encrypt every KSeF secret with the first configured key; returns how many.
+
+        Entry point for ``odoo shell`` (scripts/ksef_reencrypt_secrets.sh) and the settings button.
+        """
+        count = reencrypt_all(self.env)
+        _logger.info("KSeF secrets re-encrypted with the current key: %s values", count)
+        return count
+
+    # ------------------------------------------------------------------ token login sunset
+
+    @api.depends_context('lang')
+    @api.depends('l10n_pl_ksef_auth_method')
+    def _compute_l10n_pl_ksef_token_sunset_notice(self):
+        for company in self:
+            company.l10n_pl_ksef_token_sunset_notice = company._l10n_pl_ksef_token_sunset_text()
+
+    def _l10n_pl_ksef_token_sunset_text(self, today=None):
+        """What the settings say about the end of token login (empty once the company uses certificates)."""
+        self.ensure_one()
+        if self.l10n_pl_ksef_auth_method != 'token':
+            return ''
+        today = today or fields.Date.context_today(self)
+        days = (TOKEN_LOGIN_SUNSET - today).days
+        date = format_date(self.env, TOKEN_LOGIN_SUNSET)
+        if days < 0:
+            return self.env._(
+                "KSeF token login ended on %(date)s: this company can no longer log in with a token. Use "
+                "'Switch to certificate login' (it needs a qualified certificate for the one-time login).",
+                date=date)
+        return self.env._(
+            "KSeF token login ends on %(date)s (%(days)s days left). This company still logs in with a KSeF "
+            "token: use 'Switch to certificate login' so that sending does not stop.", date=date, days=days)
+
+    def _l10n_pl_ksef_token_login_companies(self):
+        """Companies still logging in with a KSeF token (with a token record in their environment)."""
+        companies = self.sudo().search([('l10n_pl_ksef_auth_method', '=', 'token')])
+        return companies.filtered(lambda company: self.env['ksef.token'].sudo().search_count(
+            company._l10n_pl_ksef_environment_domain() + [('ksef_status', 'in', ('Active', 'Pending'))], limit=1))
+
+    @api.model
+    def _l10n_pl_ksef_cron_token_sunset_reminder(self, today=None):
+        """Daily, from 30 days before the token-login sunset: a to-do for each KSeF manager of each
+        company still on token login (one open reminder per manager; renewed once done)."""
+        today = today or fields.Date.context_today(self)
+        if (TOKEN_LOGIN_SUNSET - today).days > TOKEN_SUNSET_REMINDER_DAYS:
+            return 0
+        activity_type = self.env.ref('l10n_pl_ksef.mail_activity_token_sunset')
+        group = self.env.ref('l10n_pl_ksef.group_ksef_manager').sudo()
+        count = 0
+        for company in self._l10n_pl_ksef_token_login_companies():
+            token = self.env['ksef.token'].sudo().search(
+                company._l10n_pl_ksef_environment_domain() + [('ksef_status', 'in', ('Active', 'Pending'))],
+                order='create_date desc, id desc', limit=1)
+            managers = group.all_user_ids.filtered(lambda user: company in user.company_ids and not user.share)
+            for manager in managers or self.env.ref('base.user_admin'):
+                if token.activity_ids.filtered(
+                        lambda activity: activity.user_id == manager and activity.activity_type_id == activity_type):
+                    continue
+                # Written in the manager's language: the cron runs without a user language.
+                localized = company.with_context(lang=manager.lang)
+                token.with_context(lang=manager.lang).activity_schedule(
+                    'l10n_pl_ksef.mail_activity_token_sunset',
+                    date_deadline=today,
+                    summary=localized.env._("Switch %(company)s to KSeF certificate login", company=company.name),
+                    note=localized._l10n_pl_ksef_token_sunset_text(today),
+                    user_id=manager.id,
+                )
+                count += 1
+        return count

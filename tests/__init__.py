@@ -8,6 +8,10 @@ from . import test_credentials_expiry
 from . import test_credentials_emulator
 from . import test_credentials_neutralize
 from . import test_credentials_download
+from . import test_credentials_switch
+from . import test_credentials_rotation
+from . import test_credentials_no_clear_secret
+from . import test_credentials_tours
 from . import test_send_resilience
 from . import test_fa3_invoices
 from . import test_qr_invoice_codes

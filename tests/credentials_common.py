@@ -66,20 +66,42 @@ class KsefCredentialsCommon(AccountTestInvoicingCommon):
         values.setdefault('use_authentication', True)
         return self.env['ksef.certificate']._create_from_objects(self.company, certificate, private_key, **values)
 
-    def upload(self, certificate_data, filename, key_data=None, password=None, user=None, **values):
-        """Run the upload wizard with the given files; returns the created ksef.certificate."""
+    def save_wizard(self, model, values, user=None):
+        """Save a wizard dialog as the web client does (``web_save`` of a new record), in a fresh cache.
+
+        Returns the saved record read back from the database, as the button call of the next
+        request sees it.
+        """
         env = self.env(user=user) if user else self.env
-        wizard = env['ksef.certificate.upload'].with_company(self.company).create({
+        Wizard = env[model].with_company(self.company)
+        specification = {name: {} for name in values if name in Wizard._fields}
+        saved = Wizard.web_save(values, specification)[0]
+        for name, value in values.items():
+            if Wizard._fields[name].type in ('binary', 'char') and value and name in self.SECRET_INPUTS:
+                self.assertFalse(saved.get(name), "web_save must not send %s back to the browser" % name)
+        env.flush_all()
+        env.invalidate_all()
+        return Wizard.browse(saved['id'])
+
+    #: Wizard fields that carry secrets typed or uploaded by the user.
+    SECRET_INPUTS = ('certificate_file', 'key_file', 'password')
+
+    def upload(self, certificate_data, filename, key_data=None, password=None, user=None, **values):
+        """Run the upload dialog with the given files: save it, then press Upload on the saved record.
+
+        Returns the created ksef.certificate.
+        """
+        wizard = self.save_wizard('ksef.certificate.upload', {
             'company_id': self.company.id,
-            'certificate_file': b64(certificate_data),
+            'certificate_file': b64(certificate_data).decode(),
             'certificate_filename': filename,
-            'key_file': key_data and b64(key_data),
+            'key_file': key_data and b64(key_data).decode(),
             'key_filename': key_data and 'private.key',
-            'password': password,
+            'password': password or False,
             **values,
-        })
+        }, user=user)
         action = wizard.action_upload()
-        return env['ksef.certificate'].browse(action['res_id'])
+        return wizard.env['ksef.certificate'].browse(action['res_id'])
 
 
 class KsefEmulatorCredentialsCommon(KsefCredentialsCommon):

@@ -1,6 +1,7 @@
 """The certificate upload wizard: every accepted format and every refusal, each with a clear message."""
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
+from odoo.tests.common import new_test_user
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import certificates as ksef_certificates
 from odoo.addons.l10n_pl_ksef.tests.credentials_common import COMPANY_NIP, OTHER_NIP, KsefCredentialsCommon, b64
@@ -53,12 +54,49 @@ class TestCredentialsUpload(KsefCredentialsCommon):
         self.assert_stored(record, self.certificate, self.key)
 
     def test_wizard_forgets_files_and_password(self):
-        wizard = self.env['ksef.certificate.upload'].create({
-            'company_id': self.company.id, 'certificate_file': b64(self.cert_pem(self.certificate)),
-            'certificate_filename': 'a.crt', 'key_file': b64(self.key_pem(self.key, 'pw')), 'password': 'pw'})
+        wizard = self.save_wizard('ksef.certificate.upload', {
+            'company_id': self.company.id, 'certificate_file': b64(self.cert_pem(self.certificate)).decode(),
+            'certificate_filename': 'a.crt', 'key_file': b64(self.key_pem(self.key, 'pw')).decode(),
+            'password': 'pw'})
+        self.assertTrue(wizard.password_encrypted.startswith('fernet:'), "saved encrypted, never in clear")
+        self.assertTrue(wizard.key_file_encrypted.startswith('fernet:'))
+        self.assertFalse(wizard.password, "the password never reads back")
         wizard.action_upload()
-        self.assertFalse(wizard.password)
-        self.assertFalse(wizard.key_file)
+        self.env.flush_all()
+        self.env.cr.execute("SELECT certificate_file_encrypted, key_file_encrypted, password_encrypted "
+                            "FROM ksef_certificate_upload WHERE id = %s", [wizard.id])
+        self.assertEqual(self.env.cr.fetchone(), (None, None, None), "even the ciphertext is wiped after use")
+
+    def test_retry_after_wrong_password_keeps_the_files(self):
+        """As in the browser: the dialog stays open after a refusal; fixing the password is enough."""
+        wizard = self.save_wizard('ksef.certificate.upload', {
+            'company_id': self.company.id, 'certificate_file': b64(self.cert_pem(self.certificate)).decode(),
+            'certificate_filename': 'a.crt', 'key_file': b64(self.key_pem(self.key, 'right')).decode(),
+            'key_filename': 'a.key', 'password': 'wrong'})
+        with self.assertRaisesRegex(UserError, 'password is missing or wrong'):
+            wizard.action_upload()
+        self.assertFalse(self.env['ksef.certificate'].search([('company_id', '=', self.company.id)]))
+        wizard.web_save({'password': 'right'}, {'password': {}})
+        self.env.invalidate_all()
+        record = self.env['ksef.certificate'].browse(wizard.action_upload()['res_id'])
+        self.assert_stored(record, self.certificate, self.key)
+
+    def test_wizard_rows_are_visible_to_their_creator_only(self):
+        other_manager = new_test_user(
+            self.env, login='ksef_manager_2', groups='l10n_pl_ksef.group_ksef_manager',
+            company_id=self.company.id, company_ids=[self.company.id])
+        wizard = self.save_wizard('ksef.certificate.upload', {
+            'company_id': self.company.id, 'certificate_file': b64(self.cert_pem(self.certificate)).decode(),
+            'certificate_filename': 'a.crt', 'password': 'secret'}, user=self.manager)
+        self.assertFalse(self.env['ksef.certificate.upload'].with_user(other_manager).search(
+            [('id', '=', wizard.id)]))
+        with self.assertRaises(AccessError):
+            wizard.with_user(other_manager).read(['password_encrypted'])
+
+    def test_environment_is_chosen_in_the_dialog(self):
+        record = self.upload(self.cert_pem(self.certificate), 'seal.crt', self.key_pem(self.key),
+                             environment='demo')
+        self.assertEqual(record.environment, 'demo')
 
     # ------------------------------------------------------------------ refusals
 
