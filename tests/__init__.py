@@ -17,3 +17,4 @@ from . import test_translations
 from . import test_send_batch
 from . import test_ui_tours
 from . import test_received_samples
+from . import test_receiving_subjects
