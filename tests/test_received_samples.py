@@ -15,6 +15,9 @@ from odoo.tests import tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+from ..ksef_protocol.fa3 import build_fa3, compute_totals
+from ..ksef_protocol.fa3.model import Annotations, Invoice, Line, Party, Totals
+
 SAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'fa3_samples')
 NS = {'f': 'http://crd.gov.pl/wzor/2025/06/25/13775/'}
 BUCKETS = ('1', '2', '3', '4', '5', '6_1', '6_2', '6_3', '7', '8', '9', '10', '11')
@@ -222,3 +225,69 @@ class TestReceivedSamples(AccountTestInvoicingCommon):
         self.assertEqual(action['params']['type'], 'warning')
         anyway = bill.action_l10n_pl_ksef_register_payment_anyway()
         self.assertEqual(anyway['res_model'], 'account.payment.register')
+
+
+@tagged('post_install', '-at_install', 'l10n_pl_ksef')
+class TestReceivedPurchaseTaxes(AccountTestInvoicingCommon):
+    """A purchase tax for every FA(3) rate, from the company's chart, configurable per company."""
+
+    @classmethod
+    @AccountTestInvoicingCommon.setup_country('pl')
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.company_data['company']
+        cls.company.vat = 'PL' + MAIN_NIP
+
+    def chart_tax(self, template_id, company=None):
+        return self.env['account.chart.template'].with_company(company or self.company).ref(template_id)
+
+    def test_every_rate_has_a_purchase_tax(self):
+        Map = self.env['l10n_pl_ksef.purchase.tax']
+        expected = {'23': 23, '22': 22, '8': 8, '7': 7, '5': 5, '4': 4, '3': 3, '0 KR': 0, '0 WDT': 0, '0 EX': 0,
+                    'zw': 0, 'oo': 23, 'np I': 0, 'np II': 0, 'margin': 0, 'oss': 0}
+        self.assertEqual(sorted(expected), sorted(key for key, _label in Map._fields['rate'].selection))
+        for rate, amount in expected.items():
+            tax = Map._tax_for_rate(self.company, rate)
+            self.assertEqual(len(tax), 1, "rate %s has a tax" % rate)
+            self.assertEqual((tax.type_tax_use, tax.amount, tax.company_id), ('purchase', amount, self.company), rate)
+            self.assertEqual(Map._tax_for_rate(self.company, rate), tax, "the same tax every time")
+        self.assertEqual(Map._tax_for_rate(self.company, '23'), self.chart_tax('vz_kraj_23'))
+        # The reverse charge self-assesses: VAT deductible and VAT due, net zero.
+        reverse = Map._tax_for_rate(self.company, 'oo')
+        self.assertEqual(reverse, self.chart_tax('vz_stal'))
+        factors = sorted(reverse.invoice_repartition_line_ids.filtered(
+            lambda line: line.repartition_type == 'tax').mapped('factor_percent'))
+        self.assertEqual(factors, [-100.0, 100.0])
+
+    def test_company_setting_wins_and_odd_rates_keep_the_invoice_vat(self):
+        services = self.chart_tax('vz_kraj_usl_23')
+        self.env['l10n_pl_ksef.purchase.tax'].create({'company_id': self.company.id, 'rate': '23',
+                                                      'tax_id': services.id})
+        invoice = Invoice(
+            seller=Party(name="Dostawca", nip='9999999999'), buyer=Party(name="My", nip=MAIN_NIP),
+            number="FV/ODD/1", issue_date=datetime.date(2026, 3, 2),
+            created_at=datetime.datetime(2026, 3, 2, tzinfo=datetime.timezone.utc), totals=Totals({}, Decimal(0)),
+            lines=[Line("Usługa", "23", "h", Decimal(1), Decimal("100.00"), net=Decimal("100.00")),
+                   Line("Stara stawka", "22", "szt.", Decimal(3), Decimal("33.33"), net=Decimal("99.99")),
+                   Line("Stara obniżona", "7", "szt.", Decimal(1), Decimal("10.01"), net=Decimal("10.01")),
+                   Line("Stal", "oo", "t", Decimal(2), Decimal("500.00"), net=Decimal("1000.00"))],
+            annotations=Annotations(reverse_charge=True))
+        invoice.totals = compute_totals(invoice)
+        bill = self.env['account.move']._l10n_pl_ksef_import_received_invoice(
+            self.company, 'TEST-ODD-1', build_fa3(invoice))
+        lines = bill.invoice_line_ids.sorted('id')
+        self.assertEqual(lines[0].tax_ids, services, "the company's own setting for 23%")
+        self.assertEqual(lines.mapped('tax_ids.amount'), [23.0, 22.0, 7.0, 23.0])
+        self.assertEqual(lines[3].tax_ids, self.chart_tax('vz_stal'))
+        by_tax = {tax: sum(bill.line_ids.filtered(lambda l: l.tax_line_id == tax).mapped('amount_currency'))
+                  for tax in lines.tax_ids}
+        self.assertAlmostEqual(by_tax[lines[1].tax_ids], float(invoice.totals.buckets['1'].tax) - 23.0)
+        self.assertAlmostEqual(by_tax[lines[2].tax_ids], float(invoice.totals.buckets['2'].tax))
+        self.assertAlmostEqual(by_tax[lines[3].tax_ids], 0.0, msg="self-assessed VAT nets to zero")
+        self.assertEqual(len(bill.line_ids.filtered(lambda l: l.tax_line_id == lines[3].tax_ids)), 2)
+        self.assertAlmostEqual(bill.amount_total, float(invoice.totals.total))
+        self.assertIn("Reverse charge", ' '.join(bill.message_ids.mapped('body')))
+        # Another company keeps the chart's tax.
+        other = self.setup_other_company(name="Inna")['company']
+        self.assertEqual(self.env['l10n_pl_ksef.purchase.tax']._tax_for_rate(other, '23'),
+                         self.chart_tax('vz_kraj_23', other))
