@@ -7,11 +7,14 @@ P_15, type, partner, dates, reference, currency, links to corrected and advance 
 """
 import datetime
 import os
+import shutil
+import subprocess
 from decimal import ROUND_HALF_UP, Decimal
 
 from lxml import etree
 
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -291,3 +294,24 @@ class TestReceivedPurchaseTaxes(AccountTestInvoicingCommon):
         other = self.setup_other_company(name="Inna")['company']
         self.assertEqual(self.env['l10n_pl_ksef.purchase.tax']._tax_for_rate(other, '23'),
                          self.chart_tax('vz_kraj_23', other))
+
+    def test_visual_pdf_of_a_received_invoice(self):
+        """The visual is a real PDF (wkhtmltopdf) whose text holds the invoice's parties, lines and totals."""
+        if not shutil.which('pdftotext') or not shutil.which('wkhtmltopdf'):
+            self.skipTest("pdftotext/wkhtmltopdf missing: scripts/bootstrap.sh installs them")
+        with open(os.path.join(SAMPLES_DIR, 'mf-example-20.xml'), 'rb') as handle:
+            raw = handle.read()
+        # Debian's wkhtmltopdf (unpatched Qt) warns that it ignores header/footer switches: not our concern.
+        with mute_logger('odoo.addons.base.models.ir_actions_report'):
+            bill = self.env['account.move'].with_context(
+                force_report_rendering=True)._l10n_pl_ksef_import_received_invoice(self.company, 'TEST-VISUAL-20', raw)
+        attachment = self.env['ir.attachment'].search([('res_model', '=', 'account.move'), ('res_id', '=', bill.id),
+                                                       ('mimetype', '=', 'application/pdf')])
+        self.assertEqual(attachment.name, 'TEST-VISUAL-20.pdf')
+        self.assertTrue(attachment.raw.startswith(b'%PDF'))
+        text = subprocess.run(['pdftotext', '-layout', '-', '-'], input=attachment.raw, capture_output=True,
+                              check=True).stdout.decode()
+        for expected in ("FV2026/02/150", "TEST-VISUAL-20", "ABC AGD sp. z o. o.", "9999999999", "CDE sp. j.",
+                         "lodówka Zimnotech mk1", "zmywarka Bryza 100", "13,560.00 EUR", "3,118.80 EUR",
+                         "14,036.16 PLN", "16,678.80 EUR", "73111111111111111111111111", "2026-03-15"):
+            self.assertIn(expected, text)
