@@ -29,14 +29,6 @@ _logger = logging.getLogger(__name__)
 
 #: A Polish postal code at the start of an address line ("00-624 Warszawa").
 _ZIP_CITY = re.compile(r'^\s*(\d{2}-\d{3})\s+(.+)$')
-#: Podmiot3 roles (TRolaPodmiotu3) as the bill names them.
-_THIRD_PARTY_ROLES = {
-    '1': "factor", '2': "recipient", '3': "original entity", '4': "additional buyer", '5': "issuer",
-    '6': "payer", '7': "local government unit issuer", '8': "local government unit recipient",
-    '9': "VAT group member issuer", '10': "VAT group member recipient", '11': "employee",
-}
-
-
 class AccountMoveLine(models.Model):
     _inherit = 'account.move.line'
 
@@ -200,7 +192,7 @@ class AccountMove(models.Model):
                 texts.append(self.env._("buyer (Podmiot2)"))
             elif role.startswith('third:'):
                 _prefix, number, share = role.split(':', 2)
-                name = _THIRD_PARTY_ROLES.get(number, self.env._("other role"))
+                name = self._l10n_pl_ksef_third_party_roles().get(number, self.env._("other role"))
                 text = self.env._("third party (Podmiot3), role %(number)s %(name)s", number=number, name=name)
                 if share:
                     text += self.env._(", share %(share)s%%", share=share)
@@ -216,6 +208,16 @@ class AccountMove(models.Model):
             notes.append(self.env._("The company's NIP is neither the buyer's (Podmiot2) nor a third party's "
                                     "(Podmiot3) on this invoice: check that it is meant for the company."))
         return text or False
+
+    def _l10n_pl_ksef_third_party_roles(self):
+        """Podmiot3 roles (TRolaPodmiotu3) as the bill names them."""
+        _ = self.env._
+        return {
+            '1': _("factor"), '2': _("recipient"), '3': _("original entity"), '4': _("additional buyer"),
+            '5': _("issuer"), '6': _("payer"), '7': _("local government unit issuer"),
+            '8': _("local government unit recipient"), '9': _("VAT group member issuer"),
+            '10': _("VAT group member recipient"), '11': _("employee"),
+        }
 
     def _l10n_pl_ksef_plan_notes(self, invoice, plan):
         """Precise notes for what the plan reports and for the invoice's content the bill cannot hold."""

@@ -110,8 +110,8 @@ class AccountMove(models.Model):
                         'title': self.env._("Already paid according to the invoice"),
                         'message': self.env._(
                             "%(bills)s: the invoice says it was paid already. Register the existing payment "
-                            "(bank statement) instead of paying again, or use \"Register payment anyway\" on the "
-                            "bill.", bills=', '.join(paid.mapped('display_name'))),
+                            "(bank statement) instead of paying again, or use \"Pay anyway\" on the bill.",
+                            bills=', '.join(paid.mapped('display_name'))),
                     },
                 }
         return super().action_register_payment()

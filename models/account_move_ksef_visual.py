@@ -17,21 +17,24 @@ from odoo.tools.misc import formatLang
 from ..ksef_protocol.errors import KsefError
 from ..ksef_protocol.fa3 import parse_fa3
 from ..ksef_protocol.fa3.exceptions import Fa3ValidationError
+from ..ksef_protocol.fa3.rates import BUCKETS
 from ..ksef_protocol.qr import QrCodeError, kod_i_url
 
 _logger = logging.getLogger(__name__)
 
-#: Summary buckets in the order and wording of the KSeF application.
-_BUCKET_LABELS = (
-    ('1', "23% / 22%"), ('2', "8% / 7%"), ('3', "5%"), ('4', "4% / 3% (taxi)"), ('5', "OSS"),
-    ('6_1', "0% (domestic)"), ('6_2', "0% (intra-EU supply)"), ('6_3', "0% (export)"), ('7', "exempt (zw)"),
-    ('8', "np I"), ('9', "np II"), ('10', "reverse charge (oo)"), ('11', "margin scheme"),
-)
-_PAYMENT_METHODS = {1: "cash", 2: "card", 3: "voucher", 4: "cheque", 5: "credit", 6: "transfer", 7: "mobile"}
-
-
 class AccountMove(models.Model):
     _inherit = 'account.move'
+
+    def _l10n_pl_ksef_visual_labels(self):
+        """``(summary buckets in the order and wording of the KSeF application, payment methods)``."""
+        _ = self.env._
+        labels = (_("23% / 22%"), _("8% / 7%"), "5%", _("4% / 3% (taxi)"), "OSS", _("0% (domestic)"),
+                  _("0% (intra-EU supply)"), _("0% (export)"), _("exempt (zw)"), "np I", "np II",
+                  _("reverse charge (oo)"), _("margin scheme"))
+        buckets = tuple(zip(BUCKETS, labels))
+        methods = {1: _("cash"), 2: _("card"), 3: _("voucher"), 4: _("cheque"), 5: _("credit"), 6: _("transfer"),
+                   7: _("mobile")}
+        return buckets, methods
 
     def _l10n_pl_ksef_visual_xml(self):
         """The FA(3) XML the visual is drawn from: the received file, else the one sent to KSeF."""
@@ -70,8 +73,9 @@ class AccountMove(models.Model):
                             party))
         if invoice.authorized:
             parties.append((self.env._("Authorized subject"), invoice.authorized))
+        bucket_labels, payment_methods = self._l10n_pl_ksef_visual_labels()
         summary = []
-        for key, label in _BUCKET_LABELS:
+        for key, label in bucket_labels:
             amount = invoice.totals.buckets.get(key)
             if amount:
                 summary.append({'label': label, 'net': money(amount.net), 'tax': money(amount.tax),
@@ -95,7 +99,7 @@ class AccountMove(models.Model):
                 payment_rows.append((self.env._("Due date"), str(term.date) if term.date else ' '.join(
                     str(part) for part in (term.quantity, term.unit, term.event) if part is not None)))
             if payment.method:
-                payment_rows.append((self.env._("Payment method"), _PAYMENT_METHODS.get(payment.method, '')))
+                payment_rows.append((self.env._("Payment method"), payment_methods.get(payment.method, '')))
             if payment.paid:
                 payment_rows.append((self.env._("Paid"), str(payment.paid_date or '')))
             for part in payment.partial_payments:
