@@ -134,3 +134,20 @@ def test_lines_that_disagree_with_the_summary_are_reported():
     assert [remark.code for remark in plan.remarks] == ["lines_differ", "due_date_described"]
     assert plan.payment.due_dates == [datetime.date(2026, 1, 19)]
     assert plan.payment.paid and plan.payment.paid_amount == D("5")
+
+
+def test_advance_in_foreign_currency_uses_kurs_waluty_z():
+    invoice = sample("sdk-03_ZAL.xml")
+    invoice.currency, invoice.advance_exchange_rate = "EUR", D("4.2512")
+    plan = plan_bill(invoice)
+    assert plan.exchange_rate == D("4.2512")
+    assert plan.buckets["1"].tax_pln == D("39746.98")  # 9349.59 EUR x 4.2512 = 39746.977..., half up
+
+
+def test_several_line_rates_keep_the_invoice_pln_vat():
+    invoice = sample("mf-example-20.xml")
+    invoice.lines[1].exchange_rate = D("4.4000")
+    plan = plan_bill(invoice)
+    assert plan.exchange_rate == D("4.5005")
+    assert plan.buckets["1"].tax_pln == D("14036.16")
+    assert [remark.code for remark in plan.remarks] == ["several_rates"]
