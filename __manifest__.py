@@ -35,6 +35,8 @@
         'views/res_config_settings_credentials_views.xml',
         'data/ksef_receiving_cron.xml',
         'views/ksef_receiving_views.xml',
+        'views/account_move_ksef_bill_views.xml',
+        'views/report_ksef_invoice_visual.xml',
         'views/report_invoice_ksef_qr.xml',
         'data/ksef_offline_cron.xml',
         'views/account_move_ksef_offline_views.xml',

@@ -19,7 +19,11 @@ from . import l10n_pl_ksef_fa3_party
 from . import account_move_fa3
 from . import account_move_ksef_qr
 from . import account_move_ksef_offline
+from . import l10n_pl_ksef_purchase_tax
 from . import account_move_ksef_import
+from . import account_move_ksef_import_links
+from . import account_move_ksef_import_payment
+from . import account_move_ksef_visual
 from . import res_company_ksef_receiving
 from . import res_config_settings_receiving
 from . import ksef_session_batch

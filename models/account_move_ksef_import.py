@@ -1,16 +1,13 @@
-"""Purchase invoices received from KSeF become draft vendor bills.
+"""Purchase invoices received from KSeF become draft vendor bills with the invoice's own figures.
 
-The FA(3) XML is read into ``ksef_protocol.fa3`` neutral data, then mapped to a
-draft ``in_invoice`` (``in_refund`` for a correction that lowers the amount):
-supplier found or created by NIP, one line per ``FaWiersz`` with the company's
-purchase tax of the same FA(3) rate, currency, dates, due date, bank account,
-the KSeF number and the original XML attached. A KSeF number is imported at
-most once per company (see the unique constraint in ``account_move.py``).
-
-A correction (KOR, KOR_ZAL, KOR_ROZ) names the invoices it corrects
-(``DaneFaKorygowanej``): the corrected bill is looked up by its KSeF number,
-else by supplier and reference; a refund is linked to it (``reversed_entry_id``)
-and the chatter says which invoice is corrected, found in Odoo or not.
+The FA(3) XML is parsed (``ksef_protocol.fa3``) and planned (``ksef_protocol.fa3.purchase.plan_bill``):
+per rate the bill's net and VAT equal the invoice's P_13_x / P_14_x, its total P_15, its PLN VAT the
+invoice's P_14_xW at the invoice's own exchange rate. This file maps the plan to a draft ``in_invoice``
+(``in_refund`` for a correction that lowers the amount): supplier found or created by NIP, lines with
+the company's purchase tax per FA(3) rate (``l10n_pl_ksef.purchase.tax``), the seller's VAT taken
+where Odoo would round otherwise, the KSeF number, the original XML and its visual attached. Links to
+corrected and advance bills: ``account_move_ksef_import_links.py``; payment data:
+``account_move_ksef_import_payment.py``. A KSeF number is imported at most once per company.
 """
 import logging
 import re
@@ -19,27 +16,25 @@ from decimal import Decimal
 from lxml import etree
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.fields import Command
-from odoo.tools.misc import format_date
+from odoo.tools import float_round
 
-from ..ksef_protocol.fa3 import parse_fa3
-from ..ksef_protocol.fa3.model import CORRECTION_KINDS, Party
-from ..ksef_protocol.fa3.rates import rate_percent
+from ..ksef_protocol.fa3 import INVOICE_KINDS, parse_fa3
+from ..ksef_protocol.fa3.model import (KIND_ADVANCE, KIND_ADVANCE_CORRECTION, KIND_CORRECTION, KIND_SETTLEMENT,
+                                       KIND_SETTLEMENT_CORRECTION, KIND_SIMPLIFIED, Party)
+from ..ksef_protocol.fa3.purchase import ORIGIN_ROUNDING, ORIGIN_SUMMARY, company_roles, plan_bill
 
 _logger = logging.getLogger(__name__)
 
-#: FA(3) rate (P_12) -> purchase taxes of the l10n_pl chart template, first found wins.
-PURCHASE_TAX_TEMPLATES = {
-    '23': ('vz_kraj_23', 'vz_kraj_usl_23'),
-    '22': ('vz_kraj_23',),
-    '8': ('vz_kraj_8',),
-    '7': ('vz_kraj_8',),
-    '5': ('vz_kraj_5',),
-    '0 KR': ('vz_kraj_0',),
-    'zw': ('vz_kraj_zw',),
-}
 #: A Polish postal code at the start of an address line ("00-624 Warszawa").
 _ZIP_CITY = re.compile(r'^\s*(\d{2}-\d{3})\s+(.+)$')
+class AccountMoveLine(models.Model):
+    _inherit = 'account.move.line'
+
+    l10n_pl_ksef_bucket = fields.Char(
+        string="FA(3) rate group", copy=False, readonly=True,
+        help="The tax summary group of the received invoice this line belongs to (P_13_x), e.g. 1 for 23%/22%.")
 
 
 class AccountMove(models.Model):
@@ -48,6 +43,16 @@ class AccountMove(models.Model):
     l10n_pl_ksef_received_date = fields.Datetime(
         string="Received from KSeF on", copy=False, readonly=True,
         help="When this vendor bill was created from the purchase invoice downloaded from KSeF.")
+    l10n_pl_ksef_invoice_kind = fields.Selection(
+        [(kind, kind) for kind in INVOICE_KINDS], string="FA(3) invoice kind", copy=False, readonly=True,
+        help="RodzajFaktury of the received invoice: VAT, KOR (correction), ZAL (advance), ROZ (settlement), "
+             "UPR (simplified), KOR_ZAL, KOR_ROZ.")
+    l10n_pl_ksef_company_role = fields.Char(
+        string="Company on the invoice as", copy=False, readonly=True,
+        help="How the company is named on the received invoice: buyer (Podmiot2), third party (Podmiot3) with "
+             "its role and share, or authorized subject.")
+    l10n_pl_ksef_received_xml_id = fields.Many2one('ir.attachment', string="Received FA(3) XML", copy=False,
+                                                   readonly=True)
 
     # ------------------------------------------------------------------
     # Public entry point
@@ -75,11 +80,16 @@ class AccountMove(models.Model):
             move = Move.create(Move._l10n_pl_ksef_unreadable_bill_vals(company, ksef_number, metadata or {}))
             notes = [self.env._("The FA(3) XML could not be read (%(error)s): enter the bill from the "
                                 "attached original.", error=str(error)[:300])]
-        else:
-            vals, notes = Move._l10n_pl_ksef_bill_vals(company, ksef_number, invoice)
-            move = Move.create(vals)
-            notes += move._l10n_pl_ksef_compare_total(invoice)
+            move._l10n_pl_ksef_attach_received_xml(ksef_number, xml_bytes, notes)
+            return move
+        price_digits = self.env['decimal.precision'].precision_get('Product Price')
+        plan = plan_bill(invoice, price_digits=price_digits)
+        vals, notes = Move._l10n_pl_ksef_bill_vals(company, ksef_number, invoice, plan)
+        move = Move.create(vals)
+        notes += move._l10n_pl_ksef_apply_invoice_tax(plan)
+        notes += move._l10n_pl_ksef_compare_total(invoice)
         move._l10n_pl_ksef_attach_received_xml(ksef_number, xml_bytes, notes)
+        move._l10n_pl_ksef_attach_visual()
         return move
 
     @api.model
@@ -91,144 +101,182 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------
     # Mapping
     # ------------------------------------------------------------------
-    def _l10n_pl_ksef_bill_vals(self, company, ksef_number, invoice):
+    def _l10n_pl_ksef_bill_vals(self, company, ksef_number, invoice, plan):
         """``(vals, notes)``: ``account.move`` create values for ``invoice`` and remarks for the chatter."""
         notes = []
-        refund = invoice.kind in CORRECTION_KINDS and invoice.totals.total < 0
-        sign = Decimal(-1) if refund else Decimal(1)
+        sign = Decimal(-1) if plan.refund else Decimal(1)
         partner = self._l10n_pl_ksef_received_partner(company, invoice.seller)
-        origin = self._l10n_pl_ksef_received_corrected(company, partner, invoice, notes)
         currency = self._l10n_pl_ksef_received_currency(invoice.currency, notes)
-        lines = []
-        for line in invoice.lines:
-            line_vals = self._l10n_pl_ksef_received_line_vals(company, line, sign, notes)
-            if line_vals:
-                lines.append(Command.create(line_vals))
+        lines = [Command.create(self._l10n_pl_ksef_received_line_vals(company, invoice, line, sign, notes))
+                 for line in plan.lines]
         vals = {
-            'move_type': 'in_refund' if refund else 'in_invoice',
+            'move_type': 'in_refund' if plan.refund else 'in_invoice',
             'company_id': company.id,
             'partner_id': partner.id,
             'ref': invoice.number,
             'invoice_date': invoice.issue_date,
             'l10n_pl_ksef_number': ksef_number,
             'l10n_pl_ksef_received_date': fields.Datetime.now(),
+            'l10n_pl_ksef_invoice_kind': invoice.kind if invoice.kind in INVOICE_KINDS else False,
+            'l10n_pl_ksef_company_role': self._l10n_pl_ksef_role_text(company, invoice, notes),
             'invoice_line_ids': lines,
         }
         if currency:
             vals['currency_id'] = currency.id
-        if origin:
-            if refund:
-                vals['reversed_entry_id'] = origin.id
-            elif 'debit_origin_id' in self._fields:  # account_debit_note: a correction raising the amount
-                vals['debit_origin_id'] = origin.id
-        if invoice.delivery_date and 'delivery_date' in self._fields:
-            vals['delivery_date'] = invoice.delivery_date
-        payment = invoice.payment
-        due_dates = [due.date for due in (payment.due_dates if payment else []) if due.date]
-        if due_dates:
-            vals['invoice_date_due'] = max(due_dates)
-        if payment and payment.bank_accounts:
-            vals['partner_bank_id'] = self._l10n_pl_ksef_received_bank(partner, payment.bank_accounts[0]).id
+            if plan.exchange_rate and currency != company.currency_id:
+                # Odoo's rate is foreign units per company unit; the invoice's is PLN per unit.
+                vals['invoice_currency_rate'] = 1 / float(plan.exchange_rate)
+        delivery = invoice.delivery_date or invoice.period_end
+        if delivery and 'delivery_date' in self._fields:
+            vals['delivery_date'] = delivery
+        vals.update(self._l10n_pl_ksef_links_vals(company, partner, invoice, plan, notes))
+        vals.update(self._l10n_pl_ksef_payment_vals(company, partner, invoice, plan, notes))
+        notes += self._l10n_pl_ksef_plan_notes(invoice, plan)
         return vals, notes
 
-    @api.model
-    def _l10n_pl_ksef_received_corrected(self, company, partner, invoice, notes):
-        """The bill a received correction is linked to, or an empty recordset; adds to ``notes``
-        one remark per corrected invoice (``DaneFaKorygowanej``), found in Odoo or not.
-
-        A bill is linked only when the correction corrects a single invoice (a collective
-        correction of several invoices is mentioned, not linked).
-        """
-        correction = invoice.correction
-        if invoice.kind not in CORRECTION_KINDS or not correction:
-            return self.browse()
-        found = self.browse()
-        for corrected in correction.invoices:
-            bill = self._l10n_pl_ksef_find_corrected_bill(company, partner, corrected)
-            found |= bill
-            params = {'number': corrected.number or '', 'ksef_number': corrected.ksef_number,
-                      'date': format_date(self.env, corrected.issue_date) if corrected.issue_date else '',
-                      'bill': bill.display_name}
-            if bill and corrected.ksef_number:
-                notes.append(self.env._("Correction of invoice %(number)s of %(date)s (KSeF number %(ksef_number)s), "
-                                        "found in Odoo as %(bill)s.", **params))
-            elif bill:
-                notes.append(self.env._("Correction of invoice %(number)s of %(date)s, found in Odoo as %(bill)s.",
-                                        **params))
-            elif corrected.ksef_number:
-                notes.append(self.env._("Correction of invoice %(number)s of %(date)s (KSeF number %(ksef_number)s), "
-                                        "which is not in Odoo.", **params))
-            else:
-                notes.append(self.env._("Correction of invoice %(number)s of %(date)s, which is not in Odoo.",
-                                        **params))
-        if correction.reason:
-            notes.append(self.env._("Reason for the correction: %(reason)s", reason=correction.reason))
-        return found if len(correction.invoices) == 1 else self.browse()
-
-    @api.model
-    def _l10n_pl_ksef_find_corrected_bill(self, company, partner, corrected):
-        """The company's vendor bill of the corrected invoice ``corrected`` (``CorrectedInvoice``):
-        by its KSeF number first, else by supplier and reference (the same issue date preferred)."""
-        domain = [('company_id', '=', company.id), ('move_type', 'in', ('in_invoice', 'in_refund')),
-                  ('state', '!=', 'cancel')]
-        if corrected.ksef_number:
-            bill = self.search([*domain, ('l10n_pl_ksef_number', '=', corrected.ksef_number)], limit=1)
-            if bill:
-                return bill
-        if not corrected.number:
-            return self.browse()
-        bills = self.search([*domain, ('commercial_partner_id', '=', partner.commercial_partner_id.id),
-                             ('ref', '=', corrected.number)], order='id')
-        return bills.filtered(lambda bill: bill.invoice_date == corrected.issue_date)[:1] or bills[:1]
-
-    def _l10n_pl_ksef_received_line_vals(self, company, line, sign, notes):
-        """Values of one bill line; the net amount (P_11) is authoritative."""
-        net = line.net
-        if net is None and line.gross is not None:
-            # Gross-price invoice (P_11A): the net part is the gross minus its VAT.
-            net = line.gross - (line.vat if line.vat is not None
-                                else (line.gross * rate_percent(line.rate) / (100 + rate_percent(line.rate))))
-        if net is None:
-            return None
-        if line.before_correction:
-            net = -net  # "before" rows (StanPrzed) of a before/after correction are subtracted
-        net *= sign
-        quantity = line.quantity or Decimal(1)
-        price_unit = line.unit_price_net
-        if price_unit is None or (quantity * price_unit).quantize(Decimal('0.01')) != net:
-            # Discounts or rounding: keep the quantity and derive the price from the net amount.
-            price_unit = net / quantity
+    def _l10n_pl_ksef_received_line_vals(self, company, invoice, line, sign, notes):
+        """Values of one bill line of the plan (``PlanLine``); its net amount is authoritative."""
+        net = line.net * sign
+        quantity, price_unit = line.quantity, line.unit_price if line.unit_price is not None else line.net
+        price_unit = price_unit * sign
         if quantity < 0 and price_unit < 0:
             quantity, price_unit = -quantity, -price_unit
-        taxes = self._l10n_pl_ksef_purchase_taxes(company, line.rate)
-        if line.rate and not taxes:
-            notes.append(self.env._("No purchase tax of the company matches the FA(3) rate \"%(rate)s\" of line "
-                                    "\"%(line)s\": set the tax by hand.", rate=line.rate, line=line.description or ''))
+        if float_round(float(quantity) * float(price_unit), 2) != float(net):
+            quantity, price_unit = Decimal(1), net
+        taxes = self.env['account.tax']
+        if line.rate:
+            taxes = self.env['l10n_pl_ksef.purchase.tax']._tax_for_rate(company, line.rate)
+            if not taxes:
+                notes.append(self.env._(
+                    "No purchase tax of the company matches the FA(3) rate \"%(rate)s\" of line \"%(line)s\": "
+                    "set the tax by hand (Accounting > Configuration > KSeF purchase taxes).",
+                    rate=line.rate, line=line.description or ''))
         return {
-            'name': line.description or line.index or '/',
+            'name': self._l10n_pl_ksef_line_label(invoice, line),
             'quantity': float(quantity),
             'price_unit': float(price_unit),
             'tax_ids': [Command.set(taxes.ids)],
+            'l10n_pl_ksef_bucket': line.bucket or False,
         }
 
-    @api.model
-    def _l10n_pl_ksef_purchase_taxes(self, company, rate):
-        """The company's purchase tax for the FA(3) rate ``rate`` (P_12), or an empty recordset.
+    def _l10n_pl_ksef_line_label(self, invoice, line):
+        if line.origin == ORIGIN_ROUNDING:
+            return self.env._("Difference between the invoice total (P_15) and its tax summary (P_13, P_14)")
+        if line.origin != ORIGIN_SUMMARY:
+            return line.description or '/'
+        details = '; '.join(line.details)
+        labels = {
+            KIND_ADVANCE: self.env._("Advance payment: %(details)s", details=details),
+            KIND_ADVANCE_CORRECTION: self.env._("Correction of the advance payment: %(details)s", details=details),
+            KIND_SETTLEMENT: self.env._("Advance payments deducted (%(details)s)", details=details),
+            KIND_SETTLEMENT_CORRECTION: self.env._("Correction of the settlement (advances %(details)s)",
+                                                   details=details),
+            KIND_SIMPLIFIED: self.env._("Simplified invoice: %(details)s", details=details),
+            KIND_CORRECTION: self.env._("Correction: %(details)s", details=details),
+        }
+        label = labels.get(invoice.kind)
+        if not label or not details:
+            label = self.env._("Amount of the invoice summary P_13_%(bucket)s not itemised in its lines",
+                               bucket=line.bucket)
+        return label
 
-        The l10n_pl chart's domestic purchase taxes come first; otherwise any active purchase
-        tax whose FA(3) rate (set or derived, see ``account_tax_fa3.py``) is ``rate``.
-        """
-        Tax = self.env['account.tax'].with_company(company)
-        if not rate:
-            return Tax
-        chart = self.env['account.chart.template'].with_company(company)
-        for template_id in PURCHASE_TAX_TEMPLATES.get(rate, ()):
-            tax = chart.ref(template_id, raise_if_not_found=False)
-            if tax and tax.active and tax.company_id == company:
-                return tax
-        candidates = Tax.search([*Tax._check_company_domain(company), ('type_tax_use', '=', 'purchase'),
-                                 ('amount_type', '=', 'percent')], order='sequence, id')
-        return candidates.filtered(lambda tax: tax._l10n_pl_ksef_fa3_rate() == rate)[:1]
+    def _l10n_pl_ksef_role_text(self, company, invoice, notes):
+        """How ``company`` appears on the invoice, for the bill and a note when it is not the buyer."""
+        try:
+            nip = company._l10n_pl_ksef_nip()
+        except UserError:
+            nip = None
+        texts = []
+        for role in company_roles(invoice, nip):
+            if role == 'buyer':
+                texts.append(self.env._("buyer (Podmiot2)"))
+            elif role.startswith('third:'):
+                _prefix, number, share = role.split(':', 2)
+                name = self._l10n_pl_ksef_third_party_roles().get(number, self.env._("other role"))
+                text = self.env._("third party (Podmiot3), role %(number)s %(name)s", number=number, name=name)
+                if share:
+                    text += self.env._(", share %(share)s%%", share=share)
+                texts.append(text)
+            else:
+                texts.append(self.env._("authorized subject (PodmiotUpowazniony), role %(role)s",
+                                        role=role.split(':', 1)[1]))
+        text = '; '.join(texts)
+        if text and texts[0] != self.env._("buyer (Podmiot2)"):
+            notes.append(self.env._("The company is named on this invoice as %(role)s, not as its buyer: the bill "
+                                    "carries the whole invoice; book only the company's part.", role=text))
+        elif not text:
+            notes.append(self.env._("The company's NIP is neither the buyer's (Podmiot2) nor a third party's "
+                                    "(Podmiot3) on this invoice: check that it is meant for the company."))
+        return text or False
+
+    def _l10n_pl_ksef_third_party_roles(self):
+        """Podmiot3 roles (TRolaPodmiotu3) as the bill names them."""
+        _ = self.env._
+        return {
+            '1': _("factor"), '2': _("recipient"), '3': _("original entity"), '4': _("additional buyer"),
+            '5': _("issuer"), '6': _("payer"), '7': _("local government unit issuer"),
+            '8': _("local government unit recipient"), '9': _("VAT group member issuer"),
+            '10': _("VAT group member recipient"), '11': _("employee"),
+        }
+
+    def _l10n_pl_ksef_plan_notes(self, invoice, plan):
+        """Precise notes for what the plan reports and for the invoice's content the bill cannot hold."""
+        notes = []
+        for remark in plan.remarks:
+            params = remark.params
+            if remark.code == 'total_differs':
+                notes.append(self.env._(
+                    "The invoice total P_15 (%(total)s) differs from the sum of its tax summary (%(summary)s): the "
+                    "difference is a line without tax; keep it or ask the seller for a correction.", **params))
+            elif remark.code == 'lines_differ':
+                notes.append(self.env._(
+                    "The lines of rate group P_13_%(bucket)s add up to %(lines)s but the invoice's summary says "
+                    "%(summary)s: the bill follows the summary, with one line for the difference.", **params))
+            elif remark.code == 'line_without_rate':
+                notes.append(self.env._(
+                    "Line %(line)s has no or an unknown FA(3) rate (%(rate)s) and was left out: its amount is in "
+                    "the summary line of its rate group.", **params))
+            elif remark.code == 'several_rates':
+                notes.append(self.env._(
+                    "The lines use several exchange rates (%(rates)s): the bill uses the first; the VAT in PLN is "
+                    "the invoice's own (P_14_xW).", **params))
+            elif remark.code == 'rate_derived':
+                notes.append(self.env._(
+                    "The exchange rate %(rate)s is derived from the invoice's VAT in PLN (P_14_xW).", **params))
+            elif remark.code == 'no_rate':
+                notes.append(self.env._(
+                    "The invoice in %(currency)s gives no exchange rate: the amounts in PLN use Odoo's rate of "
+                    "the invoice date; check it against the rate your tax law requires.", **params))
+            elif remark.code == 'due_date_described':
+                notes.append(self.env._(
+                    "The payment term is described (%(term)s): the due date is counted from the issue date.",
+                    **params))
+            elif remark.code == 'due_date_unknown':
+                notes.append(self.env._(
+                    "The payment term \"%(term)s\" has no date: set the due date by hand.", **params))
+        ignored = {
+            'Fa/Podmiot1K': self.env._("seller data before the correction (Podmiot1K)"),
+            'Fa/Podmiot2K': self.env._("buyer data before the correction (Podmiot2K)"),
+            'Fa/WarunkiTransakcji/Transport': self.env._("transport details (WarunkiTransakcji/Transport)"),
+            'Zalacznik': self.env._("an attachment with data blocks (Zalacznik)"),
+            'Fa/Platnosc/LinkDoPlatnosci': self.env._("a payment link (LinkDoPlatnosci)"),
+            'Fa/Platnosc/IPKSeF': self.env._("a KSeF payment identifier (IPKSeF)"),
+        }
+        for element in invoice.ignored_elements:
+            notes.append(self.env._("The invoice holds %(what)s, which the bill has no place for: read it in the "
+                                    "attached visual (PDF) or XML.", what=ignored.get(element, element)))
+        if invoice.annotations.reverse_charge or any(line.rate == 'oo' for line in plan.lines):
+            notes.append(self.env._("Reverse charge (P_18 / oo): the VAT is due by the company; the purchase tax "
+                                    "self-assesses it (VAT due and deductible). Check the rate."))
+        if invoice.annotations.margin_scheme:
+            notes.append(self.env._("Margin scheme invoice (P_PMarzy): it shows no deductible VAT."))
+        if invoice.annotations.split_payment:
+            notes.append(self.env._("Split payment is mandatory (P_18A): pay the VAT to the seller's VAT account."))
+        if invoice.correction and invoice.kind in (KIND_CORRECTION, KIND_ADVANCE_CORRECTION,
+                                                   KIND_SETTLEMENT_CORRECTION) and not plan.lines:
+            notes.append(self.env._("This correction changes no amount (e.g. only the parties' data): the bill "
+                                    "is empty; post it or cancel it after checking."))
+        return notes
 
     @api.model
     def _l10n_pl_ksef_received_partner(self, company, party):
@@ -280,17 +328,6 @@ class AccountMove(models.Model):
             notes.append(self.env._("The currency %(code)s was activated for this bill.", code=code))
         return currency
 
-    @api.model
-    def _l10n_pl_ksef_received_bank(self, partner, account):
-        """The supplier's bank account ``account`` (FA(3) RachunekBankowy), created when new."""
-        number = re.sub(r'\s+', '', account.number)
-        Bank = self.env['res.partner.bank'].sudo()
-        existing = Bank.search([('partner_id', '=', partner.id)]).filtered(
-            lambda bank: bank.sanitized_acc_number == number.upper())
-        if existing:
-            return existing[:1]
-        return Bank.create({'partner_id': partner.id, 'acc_number': number})
-
     def _l10n_pl_ksef_unreadable_bill_vals(self, company, ksef_number, metadata):
         seller = metadata.get('seller') or {}
         vals = {
@@ -310,6 +347,45 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------
     # After creation
     # ------------------------------------------------------------------
+    def _l10n_pl_ksef_apply_invoice_tax(self, plan):
+        """Set each rate's tax lines to the invoice's VAT (P_14_x) and its PLN VAT (P_14_xW) where Odoo's
+        own computation rounds otherwise; returns notes for what could not be matched."""
+        self.ensure_one()
+        notes = []
+        foreign = self.currency_id != self.company_currency_id
+        taxes_by_bucket = {}
+        for line in self.invoice_line_ids.filtered('l10n_pl_ksef_bucket'):
+            taxes_by_bucket.setdefault(line.l10n_pl_ksef_bucket, self.env['account.tax'])
+            taxes_by_bucket[line.l10n_pl_ksef_bucket] |= line.tax_ids
+        updates = []
+        for key, bucket in plan.buckets.items():
+            if bucket.tax is None:
+                continue
+            taxes = taxes_by_bucket.get(key, self.env['account.tax'])
+            tax_lines = self.line_ids.filtered(lambda l: l.display_type == 'tax' and l.tax_line_id in taxes)
+            if not tax_lines:
+                if bucket.tax:
+                    notes.append(self.env._("The invoice's VAT of rate group P_14_%(bucket)s (%(tax)s) has no tax "
+                                            "line on the bill: check the purchase tax of that rate.",
+                                            bucket=key, tax=bucket.tax))
+                continue
+            first, others = tax_lines[0], tax_lines[1:]
+            amount = float(bucket.tax) - sum(others.mapped('amount_currency'))
+            vals = {}
+            if self.currency_id.compare_amounts(first.amount_currency, amount):
+                vals['amount_currency'] = amount
+            if foreign and bucket.tax_pln is not None:
+                balance = float(bucket.tax_pln) - sum(others.mapped('balance'))
+                if self.company_currency_id.compare_amounts(first.balance, balance) or vals:
+                    vals['balance'] = balance
+            elif vals and not foreign:
+                vals['balance'] = amount
+            if vals:
+                updates.append(Command.update(first.id, vals))
+        if updates:
+            self.write({'line_ids': updates})
+        return notes
+
     def _l10n_pl_ksef_compare_total(self, invoice):
         """A remark when the bill's total differs from the invoice's P_15 (e.g. a tax set by hand)."""
         self.ensure_one()
@@ -328,6 +404,7 @@ class AccountMove(models.Model):
             'res_model': 'account.move',
             'res_id': self.id,
         })
+        self.l10n_pl_ksef_received_xml_id = attachment
         body = self.env._("Received from KSeF with number %(number)s.", number=ksef_number)
         self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment.ids)
         for note in notes:

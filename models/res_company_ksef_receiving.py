@@ -1,6 +1,9 @@
-"""Incremental download of purchase invoices (the company as buyer, ``Subject2``) from KSeF.
+"""Incremental download of purchase invoices from KSeF: the company as buyer (``Subject2``), as third
+party (``Subject3``: additional buyer, recipient, payer, VAT-group member...) and as authorized subject
+(``SubjectAuthorized``). An invoice found under several roles becomes one bill (deduplicated by KSeF
+number).
 
-One checkpoint per company: the ``permanentStorageDate`` high-water mark (HWM) up to
+One checkpoint per company and subject type: the ``permanentStorageDate`` high-water mark (HWM) up to
 which every purchase invoice is known to be imported (digest §8.4). Each step exports
 ``PermanentStorage`` dates from the checkpoint with ``restrictToPermanentStorageHwmDate``,
 imports the invoices (deduplicated by KSeF number) and only then moves the checkpoint to
@@ -34,6 +37,9 @@ MAX_STEPS_PER_RUN = 10
 RETRY_DELAY = datetime.timedelta(minutes=15)
 #: KSeF export status: the range starts after the HWM (nothing new is stored yet).
 EXPORT_STATUS_AFTER_HWM = 420
+#: The roles the company fetches invoices for, in this order; Subject2 keeps its checkpoint in
+#: ``l10n_pl_ksef_receive_checkpoint``, the others in ``l10n_pl_ksef_receive_checkpoints``.
+SUBJECT_TYPES = ('Subject2', 'Subject3', 'SubjectAuthorized')
 #: Export statuses worth another try later: expired (210), unknown error (500), cancelled (550).
 EXPORT_STATUSES_TO_RETRY = (210, 500, 550)
 
@@ -88,6 +94,19 @@ class ResCompany(models.Model):
         help="KSeF permanent-storage date (HWM) up to which purchase invoices are imported; kept verbatim "
              "as KSeF returned it.")
     l10n_pl_ksef_receive_env_key = fields.Char(readonly=True, copy=False)
+    l10n_pl_ksef_receive_checkpoints = fields.Json(
+        string="KSeF receiving checkpoints (third party, authorized subject)", readonly=True, copy=False)
+    l10n_pl_ksef_receive_third_party = fields.Boolean(
+        string="Also as third party (Podmiot3)", default=True,
+        help="Also fetch invoices naming the company as third party (Podmiot3: additional buyer with a share, "
+             "recipient, payer, VAT-group member...).")
+    l10n_pl_ksef_receive_authorized = fields.Boolean(
+        string="Also as authorized subject", default=True,
+        help="Also fetch invoices naming the company as authorized subject (PodmiotUpowazniony).")
+    l10n_pl_ksef_receive_user_id = fields.Many2one(
+        'res.users', string="Reviews received bills", domain="[('share', '=', False)]",
+        help="Gets an activity for every bill received from KSeF; empty: the company's first accounting "
+             "administrator.")
     l10n_pl_ksef_last_receive_date = fields.Datetime(
         string="Last KSeF receiving", readonly=True, copy=False,
         help="When purchase invoices were last fetched from KSeF successfully.")
@@ -176,28 +195,48 @@ class ResCompany(models.Model):
     # ------------------------------------------------------------------
     # Steps
     # ------------------------------------------------------------------
+    def _l10n_pl_ksef_receive_subject_types(self):
+        self.ensure_one()
+        return [subject for subject in SUBJECT_TYPES
+                if subject == 'Subject2'
+                or (subject == 'Subject3' and self.l10n_pl_ksef_receive_third_party)
+                or (subject == 'SubjectAuthorized' and self.l10n_pl_ksef_receive_authorized)]
+
     def _l10n_pl_ksef_receive_steps(self, max_steps, imported):
-        """Export, import, advance the checkpoint; repeat while KSeF says there is more.
+        """For each subject type the company receives as: export, import, advance the checkpoint;
+        repeat while KSeF says there is more.
 
         Each package's new bills are appended to the list ``imported``; returns True when
-        packages remain after ``max_steps``.
+        packages remain after ``max_steps`` for some subject type.
         """
         client = self._l10n_pl_ksef_receiving_call(self._l10n_pl_ksef_get_client)
         key = SessionKey.generate()
+        subjects = self._l10n_pl_ksef_receive_subject_types()
+        start = self._l10n_pl_ksef_receive_window('Subject2')[0]
+        checkpoints = dict(self.l10n_pl_ksef_receive_checkpoints or {})
+        missing = {subject: start for subject in subjects if subject != 'Subject2' and not checkpoints.get(subject)}
+        if missing:  # a role received for the first time starts where the buyer's run starts now
+            self.l10n_pl_ksef_receive_checkpoints = dict(checkpoints, **missing)
+        more = False
+        for subject in subjects:
+            more |= self._l10n_pl_ksef_receive_subject_steps(client, key, subject, max_steps, imported)
+        return more
+
+    def _l10n_pl_ksef_receive_subject_steps(self, client, key, subject, max_steps, imported):
         for _step in range(max_steps):
-            checkpoint, window_end = self._l10n_pl_ksef_receive_window()
+            checkpoint, window_end = self._l10n_pl_ksef_receive_window(subject)
             date_range = {'dateType': 'PermanentStorage', 'from': checkpoint,
                           'restrictToPermanentStorageHwmDate': True}
             if window_end:
                 date_range['to'] = window_end
-            filters = {'subjectType': 'Subject2', 'dateRange': date_range}
+            filters = {'subjectType': subject, 'dateRange': date_range}
             reference = self._l10n_pl_ksef_receiving_call(client.start_export, filters, key)
             try:
                 status = self._l10n_pl_ksef_receiving_call(client.wait_for_export, reference,
                                                            wait=EXPORT_WAIT_SECONDS)
             except KsefOperationFailed as error:
                 if error.status_code == EXPORT_STATUS_AFTER_HWM:
-                    self._l10n_pl_ksef_receive_done(checkpoint)  # nothing stored after the checkpoint yet
+                    self._l10n_pl_ksef_receive_done(checkpoint, subject)  # nothing stored after it yet
                     return False
                 if error.status_code in EXPORT_STATUSES_TO_RETRY:
                     raise _StopReceiving(self.env._(
@@ -211,7 +250,7 @@ class ResCompany(models.Model):
             truncated = bool(package_info.get('isTruncated'))
             if window_end and not truncated:
                 new_checkpoint = window_end  # the HWM may lie beyond the window we asked for
-            self._l10n_pl_ksef_receive_done(new_checkpoint)
+            self._l10n_pl_ksef_receive_done(new_checkpoint, subject)
             if not truncated and not window_end:
                 return False
             if new_checkpoint == checkpoint:
@@ -220,26 +259,34 @@ class ResCompany(models.Model):
                     date=checkpoint))
         return True
 
-    def _l10n_pl_ksef_receive_window(self):
-        """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long."""
+    def _l10n_pl_ksef_receive_window(self, subject='Subject2'):
+        """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long.
+
+        A subject type without a checkpoint of its own starts where the buyer's (Subject2) is."""
         env_key = self._l10n_pl_ksef_environment_key()
-        checkpoint = self.l10n_pl_ksef_receive_checkpoint if self.l10n_pl_ksef_receive_env_key == env_key else False
+        same_env = self.l10n_pl_ksef_receive_env_key == env_key
+        checkpoint = self.l10n_pl_ksef_receive_checkpoint if same_env else False
+        if subject != 'Subject2' and same_env:
+            checkpoint = (self.l10n_pl_ksef_receive_checkpoints or {}).get(subject) or checkpoint
         now = datetime.datetime.now(datetime.timezone.utc)
         if not checkpoint:
             checkpoint = _format_ksef_datetime(now - INITIAL_LOOKBACK)
-            self.write({'l10n_pl_ksef_receive_checkpoint': checkpoint, 'l10n_pl_ksef_receive_env_key': env_key})
+            self.write({'l10n_pl_ksef_receive_checkpoint': checkpoint, 'l10n_pl_ksef_receive_env_key': env_key,
+                        'l10n_pl_ksef_receive_checkpoints': False})
         start = _parse_ksef_datetime(checkpoint)
         if now - start > MAX_WINDOW:
             return checkpoint, _format_ksef_datetime(start + MAX_WINDOW)
         return checkpoint, None
 
-    def _l10n_pl_ksef_receive_done(self, checkpoint):
-        """Every invoice up to ``checkpoint`` is imported: store it (committed in real runs)."""
-        self.write({
-            'l10n_pl_ksef_receive_checkpoint': checkpoint,
-            'l10n_pl_ksef_last_receive_date': fields.Datetime.now(),
-            'l10n_pl_ksef_receive_error': False,
-        })
+    def _l10n_pl_ksef_receive_done(self, checkpoint, subject='Subject2'):
+        """Every invoice of ``subject`` up to ``checkpoint`` is imported: store it (committed in real runs)."""
+        vals = {'l10n_pl_ksef_last_receive_date': fields.Datetime.now(), 'l10n_pl_ksef_receive_error': False}
+        if subject == 'Subject2':
+            vals['l10n_pl_ksef_receive_checkpoint'] = checkpoint
+        else:
+            vals['l10n_pl_ksef_receive_checkpoints'] = dict(self.l10n_pl_ksef_receive_checkpoints or {},
+                                                            **{subject: checkpoint})
+        self.write(vals)
         if _can_commit():
             self.env['ir.cron']._commit_progress(0)
 
@@ -260,7 +307,29 @@ class ResCompany(models.Model):
                 self.env['ir.cron']._commit_progress(1)
         if imported:
             _logger.info("KSeF: %s purchase invoice(s) imported for company %s", len(imported), self.id)
+            self._l10n_pl_ksef_ask_review(imported)
         return imported
+
+    def _l10n_pl_ksef_review_user(self):
+        """Who reviews received bills: the chosen user, else the company's first accounting administrator."""
+        self.ensure_one()
+        if self.l10n_pl_ksef_receive_user_id:
+            return self.l10n_pl_ksef_receive_user_id
+        return self.env['res.users'].sudo().search([
+            ('group_ids', 'in', self.env.ref('account.group_account_manager').id), ('share', '=', False),
+            ('company_ids', 'in', self.id), ('id', '!=', self.env.ref('base.user_root').id)], order='id', limit=1)
+
+    def _l10n_pl_ksef_ask_review(self, bills):
+        """One to-do activity per new bill for the reviewer, worded in the reviewer's language."""
+        user = self._l10n_pl_ksef_review_user()
+        if not user:
+            return
+        for bill in bills.with_context(lang=user.lang or self.env.lang):
+            bill.activity_schedule(
+                'mail.mail_activity_data_todo', user_id=user.id,
+                summary=bill.env._("Review the bill received from KSeF"),
+                note=bill.env._("%(supplier)s, invoice %(number)s: check the accounts and taxes, read the notes "
+                                "and post the bill.", supplier=bill.partner_id.display_name, number=bill.ref or ''))
 
     @api.model
     def _l10n_pl_ksef_receiving_call(self, function, *args, **kwargs):

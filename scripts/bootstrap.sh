@@ -35,7 +35,7 @@ apt_install() {
 
 # --- Debian packages -------------------------------------------------------
 if command -v dpkg >/dev/null 2>&1; then
-    apt_install libpq-dev xmlsec1 postgresql chromium
+    apt_install libpq-dev xmlsec1 postgresql chromium wkhtmltopdf poppler-utils
 fi
 
 # --- Odoo source -----------------------------------------------------------

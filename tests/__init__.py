@@ -22,3 +22,5 @@ from . import test_send_batch
 from . import test_ui_tours
 from . import test_send_rate_limits
 from . import test_lifecycle
+from . import test_received_samples
+from . import test_receiving_subjects

@@ -31,6 +31,8 @@ class TestReceivingBills(KsefEmulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.company.l10n_pl_ksef_receive_enabled = True
+        # These tests count the buyer's (Subject2) exports; third-party and authorized roles: test_receiving_subjects.
+        cls.company.write({'l10n_pl_ksef_receive_third_party': False, 'l10n_pl_ksef_receive_authorized': False})
         # The customer of the sending tests (NIP BUYER_NIP) is also a supplier here.
         cls.known_supplier = cls.buyer
 
@@ -147,7 +149,8 @@ class TestReceivingBills(KsefEmulatorCase):
                          [self.purchase_tax('vz_kraj_23'), self.purchase_tax('vz_kraj_8'),
                           self.purchase_tax('vz_kraj_5')])
         # The exact XML downloaded from KSeF is attached.
-        attachment = self.env['ir.attachment'].search([('res_model', '=', 'account.move'), ('res_id', '=', bill.id)])
+        attachment = self.env['ir.attachment'].search([('res_model', '=', 'account.move'), ('res_id', '=', bill.id),
+                                                       ('mimetype', '=', 'application/xml')])  # next to its visual
         self.assertEqual(attachment.name, '%s.xml' % first_number)
         self.assertEqual(attachment.raw, first_xml)
 

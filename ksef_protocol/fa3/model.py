@@ -16,8 +16,9 @@ Conventions:
 - amounts of corrections (KOR, KOR_ZAL, KOR_ROZ) are differences, negative for
   decreases (see ``ksef_protocol.fa3.rates``).
 
-Not modelled (never emitted, ignored when parsing): PodmiotUpowazniony,
-Podmiot1K/Podmiot2K, WarunkiTransakcji/Transport, Zalacznik, LinkDoPlatnosci/IPKSeF.
+Not modelled (never emitted): PodmiotUpowazniony is read (``Invoice.authorized``) but not built;
+Podmiot1K/Podmiot2K, WarunkiTransakcji/Transport, Zalacznik, LinkDoPlatnosci/IPKSeF are not read
+either: the parser lists the ones present in ``Invoice.ignored_elements`` so callers can say so.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -417,3 +418,5 @@ class Invoice:
     order: Optional[Order] = None                   # Zamowienie (ZAL / KOR_ZAL)
     footer: List[str] = field(default_factory=list)  # Stopka/Informacje/StopkaFaktury (max 3)
     registries: List[Registry] = field(default_factory=list)  # Stopka/Rejestry
+    authorized: Optional[Party] = None              # PodmiotUpowazniony (read only; ``role`` is RolaPU)
+    ignored_elements: List[str] = field(default_factory=list)  # present but not read, e.g. "Zalacznik"

@@ -20,6 +20,9 @@ from .model import (Address, AdvanceInvoiceRef, Adjustment, Annotations, BankAcc
 from .rates import BUCKETS
 
 _NS = "{%s}" % FA3_NAMESPACE
+#: Elements the model does not read; reported in ``Invoice.ignored_elements`` when present.
+_IGNORED_ELEMENTS = ("Fa/Podmiot1K", "Fa/Podmiot2K", "Fa/WarunkiTransakcji/Transport", "Zalacznik",
+                     "Fa/Platnosc/LinkDoPlatnosci", "Fa/Platnosc/IPKSeF")
 _MARGIN_BY_FIELD = {
     "P_PMarzy_2": "travel", "P_PMarzy_3_1": "used_goods", "P_PMarzy_3_2": "art", "P_PMarzy_3_3": "antiques",
 }
@@ -115,6 +118,12 @@ def parse_fa3(xml_bytes: bytes) -> Invoice:
         terms=_terms(fa.child("WarunkiTransakcji")),
         order=_order(fa.child("Zamowienie")),
     )
+    authorized = doc.child("PodmiotUpowazniony")
+    if authorized is not None:
+        invoice.authorized = _party(authorized)
+        invoice.authorized.role = authorized.integer("RolaPU")
+    invoice.ignored_elements = [path for path in _IGNORED_ELEMENTS if root.find(_NS + path.replace("/", "/" + _NS))
+                                is not None]
     footer = doc.child("Stopka")
     if footer is not None:
         invoice.footer = [i.text("StopkaFaktury") for i in footer.children("Informacje") if i.text("StopkaFaktury")]
