@@ -41,6 +41,9 @@
         'wizards/ksef_offline_wizard_views.xml',
     ],
     'assets': {
+        'web.assets_backend': [
+            'l10n_pl_ksef/static/src/js/**/*',
+        ],
         'web.assets_tests': [
             'l10n_pl_ksef/static/tests/tours/**/*',
         ],
