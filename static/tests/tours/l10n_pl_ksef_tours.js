@@ -7,6 +7,7 @@
  */
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 
 const tours = registry.category("web_tour.tours");
 
@@ -223,7 +224,7 @@ async function selectionLabel(model, field, value) {
         model,
         method: "fields_get",
         args: [[field]],
-        kwargs: { attributes: ["selection"] },
+        kwargs: { attributes: ["selection"], context: user.context },
     });
     const pair = fields[field].selection.find(([key]) => key === value);
     check(pair, `${model}.${field} has the value ${value}`);
@@ -239,6 +240,7 @@ tours.add("l10n_pl_ksef_settings_setup", {
         {
             content: "Open the KSeF environment choices",
             trigger: '#l10n_pl_ksef_environment_setting div[name="l10n_pl_ksef_environment"] .o_select_menu_toggler',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -300,6 +302,7 @@ tours.add("l10n_pl_ksef_post_and_send", {
         {
             content: "Post the draft invoice",
             trigger: '.o_form_statusbar button[name="action_post"]:not(.d-none)',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -313,11 +316,11 @@ tours.add("l10n_pl_ksef_post_and_send", {
         },
         {
             content: "The KSeF option of the Send dialog is ticked",
-            trigger: '.modal div[name="extra_edi_checkboxes"] input[type="checkbox"]:checked',
+            trigger: '.modal div[name="extra_edi_checkboxes"] input#l10n_pl_ksef_send:checked',
         },
         {
             content: "The dialog says the PDF waits for the KSeF number",
-            trigger: ".modal .alert-info, .modal .alert",
+            trigger: '.modal div[name="alerts"]:contains("KOD I")',
         },
         {
             content: "Send",
@@ -348,6 +351,7 @@ tours.add("l10n_pl_ksef_accepted_invoice", {
         {
             content: "The accepted banner shows the KSeF number",
             trigger: '.o_form_view div[name="l10n_pl_ksef_accepted_banner"] .o_field_widget[name="l10n_pl_ksef_number"]:not(:empty)',
+            timeout: 30000,
         },
         {
             content: "Open the KSeF tab",
@@ -379,6 +383,7 @@ tours.add("l10n_pl_ksef_credit_note", {
         {
             content: "Click Credit Note",
             trigger: '.o_form_statusbar button[name="action_reverse"]',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -406,6 +411,7 @@ tours.add("l10n_pl_ksef_credit_note", {
         {
             content: "Post the credit note",
             trigger: '.o_form_statusbar button[name="action_post"]:not(.d-none)',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -437,6 +443,7 @@ tours.add("l10n_pl_ksef_receive_bills", {
         {
             content: "Open the KSeF menu",
             trigger: '.o_main_navbar [data-menu-xmlid="l10n_pl_ksef.menu_l10n_pl_ksef_root"]',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -445,8 +452,9 @@ tours.add("l10n_pl_ksef_receive_bills", {
             run: "click",
         },
         {
-            content: "The received bills are listed; open the first",
-            trigger: ".o_list_renderer tr.o_data_row:first td.o_data_cell",
+            content: "The bill just received is listed; open it",
+            trigger: '.o_list_renderer tr.o_data_row:has(td:contains("Hurtownia")) td.o_data_cell',
+            timeout: 30000,
             run: "click",
         },
         {
@@ -468,6 +476,7 @@ tours.add("l10n_pl_ksef_issue_offline", {
         {
             content: "Click Issue offline",
             trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_issue_offline"]',
+            timeout: 30000,
             run: "click",
         },
         {
