@@ -62,13 +62,13 @@ class AccountMove(models.Model):
     l10n_pl_ksef_fa3_findings = fields.Text(
         string="What KSeF still needs", compute='_compute_l10n_pl_ksef_fa3_findings',
         help="What to fix on the invoice before KSeF can accept its FA(3).")
-    l10n_pl_ksef_show_send = fields.Boolean(compute='_compute_l10n_pl_ksef_next_step')
+    l10n_pl_ksef_show_send = fields.Boolean(string="Can be sent to KSeF", compute='_compute_l10n_pl_ksef_next_step')
     l10n_pl_ksef_can_issue_offline = fields.Boolean(
-        compute='_compute_l10n_pl_ksef_can_issue_offline',
+        string="Can issue offline", compute='_compute_l10n_pl_ksef_can_issue_offline',
         help="The company holds a valid Offline KSeF certificate, needed for KOD II on invoices issued offline.")
     l10n_pl_ksef_upo_html = fields.Html(string="UPO (readable)", compute='_compute_l10n_pl_ksef_upo_html', sanitize=False)
     l10n_pl_ksef_pending_send = fields.Json(
-        copy=False, groups='account.group_account_invoice',
+        string="Send waiting for KSeF", copy=False, groups='account.group_account_invoice',
         help="Settings of a \"Send\" waiting for the KSeF number: the PDF and e-mail go out once it is known.")
 
     _l10n_pl_ksef_number_unique = models.Constraint(

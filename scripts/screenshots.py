@@ -79,9 +79,9 @@ class Chromium:
         return self.send('Runtime.evaluate', expression=expression, returnByValue=True).get(
             'result', {}).get('value')
 
-    def shot(self, url, path, ready_selector, click=None, scroll=None):
+    def shot(self, url, path, ready_selector, click=None, scroll=None, timeout=60):
         self.send('Page.navigate', url=url)
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while time.time() < deadline and not self.evaluate('!!document.querySelector(%s)' % json.dumps(ready_selector)):
             time.sleep(0.3)
         if click:
@@ -135,8 +135,12 @@ def main():
         host = args.url.split('//', 1)[1].split(':')[0].split('/')[0]
         browser.send('Network.enable')
         browser.send('Network.setCookie', name='session_id', value=cookie, domain=host, path='/')
+        # The first page load builds the web client's assets: wait for it once.
+        browser.shot(args.url + '/odoo', os.path.join(tempfile.gettempdir(), 'ksef-warmup.png'), '.o_main_navbar',
+                     timeout=180)
         shots = [
-            ('/odoo/action-l10n_pl_ksef.action_l10n_pl_ksef_invoices', 'ksef-invoices.png', '.o_list_renderer'),
+            ('/odoo/action-l10n_pl_ksef.action_l10n_pl_ksef_invoices', 'ksef-invoices.png',
+             '.o_list_renderer .o_group_header, .o_view_nocontent'),
             ('/odoo/action-account.action_account_config', 'ksef-settings.png', '#l10n_pl_ksef_environment_setting'),
             ('/odoo/action-l10n_pl_ksef.action_ksef_session', 'ksef-sessions.png', '.o_list_renderer'),
             ('/odoo/action-l10n_pl_ksef.action_l10n_pl_ksef_received_bills', 'ksef-received-bills.png',
