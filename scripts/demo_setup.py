@@ -34,7 +34,8 @@ print('[demo]   Polish language installed')
 env['res.users'].create({
     'name': 'Anna Księgowa', 'login': 'ksiegowa', 'password': 'ksiegowa', 'lang': 'pl_PL', 'tz': 'Europe/Warsaw',
     'email': 'ksiegowa@demo-polska.example',
-    'group_ids': [(6, 0, [env.ref('base.group_user').id, env.ref('account.group_account_manager').id,
+    'group_ids': [(6, 0, [env.ref('base.group_user').id, env.ref('base.group_system').id,
+                          env.ref('account.group_account_manager').id,
                           env.ref('l10n_pl_ksef.group_ksef_manager').id])],
 })
 

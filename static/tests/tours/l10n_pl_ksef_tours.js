@@ -273,13 +273,15 @@ tours.add("l10n_pl_ksef_settings_setup", {
             run: "click",
         },
         {
-            content: "Save the settings",
+            content: "Save the settings (the page reloads)",
             trigger: ".o_control_panel .o_form_button_save",
             run: "click",
+            expectUnloadPage: true,
         },
         {
-            content: "Saved: the page is clean again, automatic sending on",
-            trigger: '.o_form_saved #l10n_pl_ksef_auto_send_setting div[name="l10n_pl_ksef_auto_send"] input:checked',
+            content: "Saved and reloaded: automatic sending is on",
+            trigger: '#l10n_pl_ksef_auto_send_setting div[name="l10n_pl_ksef_auto_send"] input:checked',
+            timeout: 30000,
         },
         {
             content: "Click Test connection",
@@ -397,8 +399,9 @@ tours.add("l10n_pl_ksef_credit_note", {
             run: "click",
         },
         {
-            content: "The credit note shows its correction reason in the KSeF tab",
-            trigger: '.o_notebook_headers a[name="l10n_pl_ksef"]',
+            content: "The draft credit note is open",
+            trigger: '.o_form_view:has(.o_form_statusbar button[name="action_post"]:not(.d-none)) .o_notebook_headers a[name="l10n_pl_ksef"]',
+            timeout: 30000,
             run: "click",
         },
         {
