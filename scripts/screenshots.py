@@ -152,6 +152,10 @@ def main():
         if draft:
             shots.append(('/odoo/customer-invoices/%d' % draft[0], 'ksef-invoice-findings.png',
                           'div[name="l10n_pl_ksef_findings"]'))
+        bills = odoo.call('account.move', 'search', [('l10n_pl_ksef_received_date', '!=', False)], limit=1)
+        if bills:
+            shots.append(('/odoo/action-l10n_pl_ksef.action_l10n_pl_ksef_received_bills/%d' % bills[0],
+                          'ksef-received-bill.png', 'div[name="l10n_pl_ksef_received_banner"]'))
         for url, name, selector in shots:
             browser.shot(args.url + url, os.path.join(DOCS, name), selector,
                          scroll='#l10n_pl_ksef_settings' if name == 'ksef-settings.png' else None)

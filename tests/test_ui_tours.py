@@ -147,7 +147,9 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
                                                 ('message_type', '=', 'comment'),
                                                 ('attachment_ids', '!=', False)], limit=1)
         self.assertTrue(mail, "the e-mail to the buyer went out once KSeF gave the number")
-        self.assertIn(invoice.invoice_pdf_report_id, mail.attachment_ids)
+        # The e-mail carries the invoice document with KOD I and the number (a copy of it).
+        self.assertTrue(mail.attachment_ids.filtered(
+            lambda attachment: attachment.raw == invoice.invoice_pdf_report_id.raw), mail.attachment_ids.mapped('name'))
         self.assertIn(self.buyer, mail.partner_ids)
         # Print gives a real PDF with KOD I and the number under it.
         html, images = self.real_pdf(invoice)
