@@ -48,7 +48,8 @@ if ! psql -lqt | cut -d'|' -f1 | grep -qw "$DEMO_DB"; then
     echo "$STAMP" > "$STAMP_FILE"
 elif [ "$(cat "$STAMP_FILE" 2>/dev/null)" != "$STAMP" ]; then
     echo "[demo] the addon changed since the last start: updating l10n_pl_ksef in $DEMO_DB"
-    odoo_bin server -d "$DEMO_DB" -u l10n_pl_ksef --stop-after-init --log-level=warn \
+    # --i18n-overwrite: the texts the update adds to existing views get their Polish translation too.
+    odoo_bin server -d "$DEMO_DB" -u l10n_pl_ksef --i18n-overwrite --stop-after-init --log-level=warn \
         --log-handler=odoo.modules.loading:INFO 2>&1 | progress
     echo "$STAMP" > "$STAMP_FILE"
 else
