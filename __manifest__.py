@@ -45,6 +45,9 @@
         'security/ksef_transmission_security.xml',
     ],
     'assets': {
+        'web.assets_backend': [
+            'l10n_pl_ksef/static/src/js/**/*',
+        ],
         'web.assets_tests': [
             'l10n_pl_ksef/static/tests/tours/**/*',
         ],

@@ -32,3 +32,4 @@ from . import ksef_transmission
 from . import account_move_ksef_register
 from . import account_move_ksef_lock
 from . import ir_attachment
+from . import account_move_reversal

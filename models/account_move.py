@@ -1,4 +1,5 @@
 """KSeF state, fields and user actions on invoices. The network work is in account_move_ksef_queue.py."""
+import logging
 import re
 
 from markupsafe import Markup
@@ -7,6 +8,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..ksef_protocol.errors import KsefError
+from ..ksef_protocol.upo import parse_upo
+
+_logger = logging.getLogger(__name__)
 
 KSEF_STATES = [
     ('not_sent', "Not sent"),
@@ -55,6 +59,17 @@ class AccountMove(models.Model):
     l10n_pl_ksef_accepted_date = fields.Datetime(string="Accepted by KSeF on", copy=False, readonly=True)
     l10n_pl_ksef_next_step = fields.Char(compute='_compute_l10n_pl_ksef_next_step')
     l10n_pl_ksef_applicable = fields.Boolean(compute='_compute_l10n_pl_ksef_next_step')
+    l10n_pl_ksef_fa3_findings = fields.Text(
+        string="What KSeF still needs", compute='_compute_l10n_pl_ksef_fa3_findings',
+        help="What to fix on the invoice before KSeF can accept its FA(3).")
+    l10n_pl_ksef_show_send = fields.Boolean(string="Can be sent to KSeF", compute='_compute_l10n_pl_ksef_next_step')
+    l10n_pl_ksef_can_issue_offline = fields.Boolean(
+        string="Can issue offline", compute='_compute_l10n_pl_ksef_can_issue_offline',
+        help="The company holds a valid Offline KSeF certificate, needed for KOD II on invoices issued offline.")
+    l10n_pl_ksef_upo_html = fields.Html(string="UPO (readable)", compute='_compute_l10n_pl_ksef_upo_html', sanitize=False)
+    l10n_pl_ksef_pending_send = fields.Json(
+        string="Send waiting for KSeF", copy=False, groups='account.group_account_invoice',
+        help="Settings of a \"Send\" waiting for the KSeF number: the PDF and e-mail go out once it is known.")
 
     _l10n_pl_ksef_number_unique = models.Constraint(
         'UNIQUE(company_id, l10n_pl_ksef_number)',
@@ -80,6 +95,42 @@ class AccountMove(models.Model):
         return bool(self.l10n_pl_edi_status) or bool(
             'l10n_pl_edi_number' in self._fields and self.l10n_pl_edi_number)
 
+    @api.depends('company_id')
+    def _compute_l10n_pl_ksef_can_issue_offline(self):
+        for company, moves in self.grouped('company_id').items():
+            moves.l10n_pl_ksef_can_issue_offline = bool(company) and company._l10n_pl_ksef_is_polish() \
+                and bool(company._l10n_pl_ksef_get_offline_certificate())
+
+    @api.depends('l10n_pl_ksef_upo_attachment_id')
+    def _compute_l10n_pl_ksef_upo_html(self):
+        for move in self:
+            move.l10n_pl_ksef_upo_html = False
+            raw = move.sudo().l10n_pl_ksef_upo_attachment_id.raw
+            if not raw:
+                continue
+            try:
+                upo = parse_upo(raw)
+            except KsefError as error:
+                _logger.info("UPO of invoice %s cannot be shown: %s", move.id, error)
+                continue
+            documents = [upo.find(ksef_number=move.l10n_pl_ksef_number) or None] if move.l10n_pl_ksef_number else []
+            move.l10n_pl_ksef_upo_html = self.env['ir.qweb']._render('l10n_pl_ksef.l10n_pl_ksef_upo_readable', {
+                'upo': upo, 'documents': [doc for doc in documents if doc] or upo.documents})
+
+    def _compute_l10n_pl_ksef_fa3_findings(self):
+        # Recomputed at every read (no dependencies): the FA(3) depends on most of the invoice.
+        date_finding = self.env._("Set the invoice date (FA(3) P_1).")
+        for move in self:
+            findings = []
+            if move.id and move.company_id and move._l10n_pl_ksef_is_applicable() and move.invoice_line_ids \
+                    and (move.state == 'draft' or (move.state == 'posted' and move.l10n_pl_ksef_state in (
+                        'not_sent', 'rejected', 'offline_issued'))) and not move._l10n_pl_ksef_handled_by_pl_edi():
+                findings = move._l10n_pl_ksef_check_fa3()
+                if move.state == 'draft':
+                    # Posting sets today's date itself.
+                    findings = [finding for finding in findings if finding != date_finding]
+            move.l10n_pl_ksef_fa3_findings = '\n'.join('• %s' % finding for finding in findings) or False
+
     @api.depends('l10n_pl_ksef_state', 'state', 'move_type', 'company_id', 'l10n_pl_ksef_error')
     def _compute_l10n_pl_ksef_next_step(self):
         texts = {
@@ -97,6 +148,40 @@ class AccountMove(models.Model):
                 and move.state == 'posted'
             move.l10n_pl_ksef_next_step = texts.get(move.l10n_pl_ksef_state) if move.l10n_pl_ksef_applicable \
                 else False
+            move.l10n_pl_ksef_show_send = move.l10n_pl_ksef_applicable \
+                and move.l10n_pl_ksef_state in QUEUEABLE_STATES and not move._l10n_pl_ksef_handled_by_pl_edi()
+
+    @api.depends('l10n_pl_ksef_state')
+    def _compute_highlight_send_button(self):
+        # EXTENDS 'account': one call to action (as l10n_my_edi): "Send to KSeF" first, then "Send".
+        super()._compute_highlight_send_button()
+        for move in self:
+            if move.l10n_pl_ksef_show_send or move.l10n_pl_ksef_state in IN_FLIGHT_STATES:
+                move.highlight_send_button = False
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get('l10n_pl_ksef_state') in ('accepted', 'offline_issued', 'offline_sent'):
+            self._l10n_pl_ksef_release_pending_send()
+        return res
+
+    def _l10n_pl_ksef_release_pending_send(self):
+        """KSeF gave the number (or the invoice is issued offline): the "Send" that waited for it goes out
+        through Odoo's asynchronous sending, and a PDF rendered before, without the codes, is set aside."""
+        pending = self.sudo().filtered('l10n_pl_ksef_pending_send')
+        if not pending:
+            return
+        pending._detach_attachments()
+        for move in pending:
+            move.sending_data = {
+                'author_user_id': move.l10n_pl_ksef_pending_send.get('author_user_id'),
+                'author_partner_id': move.l10n_pl_ksef_pending_send.get('author_partner_id'),
+                'l10n_pl_ksef_settings': move.l10n_pl_ksef_pending_send,
+            }
+        pending.l10n_pl_ksef_pending_send = False
+        cron = self.env.ref('account.ir_cron_account_move_send', raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()
 
     # ------------------------------------------------------------------
     # Queueing

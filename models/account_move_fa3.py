@@ -361,7 +361,7 @@ class AccountMove(models.Model):
                     "Line \"%(line)s\": %(problem)s",
                     line=_cut(aml.name, 60),
                     problem=_("it has no tax; every KSeF invoice line needs one.") if code is False and not taxes
-                    else _("set the FA(3) tax rate on its tax (Accounting > Configuration > Taxes).")))
+                    else _("set the FA(3) tax rate on its tax (Invoicing > Configuration > Taxes).")))
                 continue
             flat_taxes = taxes.flatten_taxes_hierarchy()
             if code == 'zw':

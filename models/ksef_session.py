@@ -57,16 +57,24 @@ class KsefSession(models.Model):
     upo_attachment_ids = fields.Many2many('ir.attachment', string="Collective UPO", readonly=True, copy=False)
     move_ids = fields.One2many('account.move', 'l10n_pl_ksef_session_id', string="Invoices", readonly=True)
     move_count = fields.Integer(compute='_compute_move_count')
+    accepted_move_count = fields.Integer(string="Accepted", compute='_compute_move_count')
+    rejected_move_count = fields.Integer(string="Rejected", compute='_compute_move_count')
+    pending_move_count = fields.Integer(string="Waiting for KSeF", compute='_compute_move_count')
 
     _reference_unique = models.Constraint(
         'UNIQUE(company_id, reference_number)',
         "A KSeF session reference number is unique per company.",
     )
 
-    @api.depends('move_ids')
+    @api.depends('move_ids', 'move_ids.l10n_pl_ksef_state')
     def _compute_move_count(self):
+        # Counted from the invoices themselves: KSeF's own counters come only with the session status.
         for session in self:
-            session.move_count = len(session.move_ids)
+            states = session.move_ids.mapped('l10n_pl_ksef_state')
+            session.move_count = len(states)
+            session.accepted_move_count = sum(state in ('accepted', 'offline_sent') for state in states)
+            session.rejected_move_count = states.count('rejected')
+            session.pending_move_count = sum(state in ('queued', 'sending', 'sent') for state in states)
 
     # ------------------------------------------------------------------
     # Opening and re-use

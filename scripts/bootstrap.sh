@@ -5,7 +5,8 @@
 #   - a second virtualenv with current releases, for the pure protocol tests,
 #   - a running PostgreSQL with a role for the current user,
 #   - Debian tools the tests use (xmlsec1 as an independent XAdES verifier,
-#     chromium for the browser tours).
+#     chromium for the browser tours, pdftotext to read invoice PDFs),
+#   - wkhtmltopdf and fonts with Polish letters, which Odoo needs to print PDFs (checked).
 # Source it (". scripts/bootstrap.sh") to get ODOO_SRC, KSEF_VENV, KSEF_VENV_LATEST,
 # KSEF_ADDONS_DIR and KSEF_CACHE exported.
 set -euo pipefail
@@ -35,8 +36,20 @@ apt_install() {
 
 # --- Debian packages -------------------------------------------------------
 if command -v dpkg >/dev/null 2>&1; then
-    apt_install libpq-dev xmlsec1 postgresql chromium wkhtmltopdf poppler-utils
+    apt_install libpq-dev xmlsec1 postgresql chromium wkhtmltopdf fonts-dejavu-core fonts-liberation poppler-utils
 fi
+
+# --- PDFs: Odoo prints invoices (with their KSeF QR codes) through wkhtmltopdf --------
+check_wkhtmltopdf() {
+    command -v wkhtmltopdf >/dev/null 2>&1 || { log "wkhtmltopdf is missing: Odoo cannot print PDFs"; return 1; }
+    local probe="$KSEF_CACHE/wkhtmltopdf-probe"
+    printf '<html><head><meta charset="utf-8"/></head><body>Zażółć gęślą jaźń</body></html>' > "$probe.html"
+    if ! wkhtmltopdf -q "$probe.html" "$probe.pdf" >/dev/null 2>&1 || ! head -c 4 "$probe.pdf" | grep -q '%PDF'; then
+        log "wkhtmltopdf does not render a PDF: Odoo will print HTML instead"; return 1
+    fi
+    rm -f "$probe.html" "$probe.pdf"
+}
+check_wkhtmltopdf || true
 
 # --- Odoo source -----------------------------------------------------------
 if [ ! -f "$ODOO_SRC/odoo/release.py" ]; then

@@ -4,9 +4,13 @@
 import json
 import os
 import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 EMULATOR = os.environ.get('KSEF_EMULATOR_URL', 'http://127.0.0.1:8123')
+# KSeF compares an invoice's issue date with its own calendar day, in Poland: an invoice dated by
+# UTC late in the evening would be taken for an offline one.
+TODAY = datetime.now(ZoneInfo('Europe/Warsaw')).date()
 SELLER_NIP = '5261040828'  # a NIP with a valid checksum, used only on the emulator
 
 company = env.ref('base.main_company')
@@ -25,6 +29,15 @@ env['account.chart.template'].try_loading('pl', company, install_demo=False)
 env.user.write({'lang': 'en_US', 'tz': 'Europe/Warsaw'})
 if not env['res.lang']._lang_get('pl_PL'):
     env['base.language.install'].create({'lang_ids': [(6, 0, [env.ref('base.lang_pl').id])]}).lang_install()
+print('[demo]   Polish language installed')
+# An accountant with the Polish interface (login ksiegowa / ksiegowa).
+env['res.users'].create({
+    'name': 'Anna Księgowa', 'login': 'ksiegowa', 'password': 'ksiegowa', 'lang': 'pl_PL', 'tz': 'Europe/Warsaw',
+    'email': 'ksiegowa@demo-polska.example',
+    'group_ids': [(6, 0, [env.ref('base.group_user').id, env.ref('base.group_system').id,
+                          env.ref('account.group_account_manager').id,
+                          env.ref('l10n_pl_ksef.group_ksef_manager').id])],
+})
 
 company.write({
     'l10n_pl_ksef_environment': 'custom',
@@ -45,6 +58,7 @@ def emulator_admin(path, payload):
         return json.loads(response.read())
 
 
+print('[demo]   company, chart of accounts and KSeF settings ready')
 issued = emulator_admin('/tokens', {
     'nip': SELLER_NIP,
     'permissions': ['InvoiceWrite', 'InvoiceRead', 'CredentialsManage', 'CredentialsRead'],
@@ -60,11 +74,11 @@ env['ksef.token'].create({
 
 Partner = env['res.partner']
 buyer = Partner.create({
-    'name': 'Klient Testowy S.A.', 'is_company': True, 'vat': 'PL7740001454',
+    'name': 'Klient Testowy S.A.', 'is_company': True, 'vat': 'PL7740001454', 'email': 'faktury@klient-testowy.example',
     'street': 'ul. Długa 5', 'zip': '80-831', 'city': 'Gdańsk', 'country_id': env.ref('base.pl').id,
 })
 buyer_de = Partner.create({
-    'name': 'Beispiel GmbH', 'is_company': True, 'vat': 'DE123456788',
+    'name': 'Beispiel GmbH', 'is_company': True, 'vat': 'DE123456788', 'email': 'rechnungen@beispiel.example',
     'street': 'Hauptstraße 1', 'zip': '10115', 'city': 'Berlin', 'country_id': env.ref('base.de').id,
 })
 Product = env['product.product']
@@ -80,7 +94,7 @@ def invoice(partner, lines, days_ago=0):
     move = env['account.move'].create({
         'move_type': 'out_invoice',
         'partner_id': partner.id,
-        'invoice_date': date.today() - timedelta(days=days_ago),
+        'invoice_date': TODAY - timedelta(days=days_ago),
         'invoice_line_ids': [
             (0, 0, {'product_id': product.id, 'quantity': qty, 'price_unit': price, 'tax_ids': [(6, 0, taxes.ids)]})
             for product, qty, price, taxes in lines
@@ -94,6 +108,12 @@ invoice(buyer, [(consulting, 10, 1200.0, tax('vs_kraj_usl_23'))])
 invoice(buyer, [(consulting, 2, 950.0, tax('vs_kraj_usl_23')), (book, 3, 80.0, tax('vs_kraj_5'))])
 # Services for an EU business: taxed where the buyer is (art. 100, reverse charge).
 invoice(buyer_de, [(consulting, 1, 4000.0, tax('vs_dostu'))])
+# A draft with a line left without tax: its banner says what KSeF still needs.
+env['account.move'].create({
+    'move_type': 'out_invoice', 'partner_id': buyer.id, 'invoice_date': TODAY,
+    'invoice_line_ids': [(0, 0, {'product_id': book.id, 'quantity': 5, 'price_unit': 80.0, 'tax_ids': [(5, 0, 0)]})],
+})
+print('[demo]   customers, products and invoices ready')
 
 
 def seed_purchase_invoice(seller_name, seller_nip, number, lines):
@@ -104,7 +124,7 @@ def seed_purchase_invoice(seller_name, seller_nip, number, lines):
     document = Invoice(
         seller=Party(name=seller_name, nip=seller_nip, address=Address('PL', 'ul. Piękna 7', '00-549 Warszawa')),
         buyer=Party(name=company.name, nip=SELLER_NIP, address=Address('PL', company.street, '00-624 Warszawa')),
-        number=number, issue_date=date.today(), created_at=datetime.now(timezone.utc).replace(microsecond=0),
+        number=number, issue_date=TODAY, created_at=datetime.now(timezone.utc).replace(microsecond=0),
         totals=Totals({}, Decimal(0)),
         lines=[Line(name, rate, 'szt.', Decimal(qty), Decimal(price), net=Decimal(qty) * Decimal(price))
                for name, rate, qty, price in lines])
@@ -112,9 +132,9 @@ def seed_purchase_invoice(seller_name, seller_nip, number, lines):
     emulator_admin('/purchase-invoices', {'invoices': [{'xml': build_fa3(document).decode()}]})
 
 
-seed_purchase_invoice('Hurtownia Biurowa Sp. z o.o.', '6760000121', f'FZ/{date.today():%Y/%m}/0117',
+seed_purchase_invoice('Hurtownia Biurowa Sp. z o.o.', '6760000121', f'FZ/{TODAY:%Y/%m}/0117',
                       [('Papier A4', '23', 20, '21.50'), ('Segregatory', '23', 10, '8.90')])
-seed_purchase_invoice('Drukarnia Kwadrat S.A.', '1130000453', f'DK/{date.today():%Y}/5521',
+seed_purchase_invoice('Drukarnia Kwadrat S.A.', '1130000453', f'DK/{TODAY:%Y}/5521',
                       [('Druk ulotek', '8', 1000, '0.45'), ('Katalogi', '5', 50, '12.00')])
 env.cr.commit()
 print('demo data ready')

@@ -1,5 +1,6 @@
 """Send to KSeF: show which invoices will be queued and which cannot, with the reason."""
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class L10nPlKsefSendWizard(models.TransientModel):
@@ -25,12 +26,14 @@ class L10nPlKsefSendWizard(models.TransientModel):
         """Queue the invoices that can be sent; the scheduled action sends them."""
         self.ensure_one()
         queued = self.move_ids._l10n_pl_ksef_queue()
+        if not queued:
+            raise UserError(self.blocker_text or self.env._("None of these invoices can be sent to KSeF now."))
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',
             'params': {
-                'type': 'success' if queued else 'warning',
-                'message': self.env._("%(count)s invoice(s) queued for KSeF; they are sent within minutes.",
+                'type': 'success',
+                'message': self.env._("Invoices queued for KSeF: %(count)s. They are sent within minutes.",
                                       count=len(queued)),
                 'next': {'type': 'ir.actions.act_window_close'},
             },

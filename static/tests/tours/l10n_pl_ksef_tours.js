@@ -7,6 +7,7 @@
  */
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 
 const tours = registry.category("web_tour.tours");
 
@@ -213,6 +214,291 @@ tours.add("l10n_pl_ksef_invoice_list_send", {
         {
             content: "The wizard is closed",
             trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
+
+/** The label of a selection value in the user's language (tours never hard-code labels). */
+async function selectionLabel(model, field, value) {
+    const fields = await rpc("/web/dataset/call_kw", {
+        model,
+        method: "fields_get",
+        args: [[field]],
+        kwargs: { attributes: ["selection"], context: user.context },
+    });
+    const pair = fields[field].selection.find(([key]) => key === value);
+    check(pair, `${model}.${field} has the value ${value}`);
+    return pair[1];
+}
+
+/**
+ * Settings, as on the first day: choose the KSeF environment (the custom one, the emulator),
+ * keep token authentication, switch on automatic sending, save, then test the connection.
+ */
+tours.add("l10n_pl_ksef_settings_setup", {
+    steps: () => [
+        {
+            content: "Open the KSeF environment choices",
+            trigger: '#l10n_pl_ksef_environment_setting div[name="l10n_pl_ksef_environment"] .o_select_menu_toggler',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Choose the custom environment (the emulator)",
+            trigger: ".o_select_menu_item",
+            async run(helpers) {
+                const label = await selectionLabel("res.company", "l10n_pl_ksef_environment", "custom");
+                const item = [...document.querySelectorAll(".o_select_menu_item")].find(
+                    (element) => element.textContent.trim() === label
+                );
+                check(item, `the environment list offers "${label}"`);
+                await helpers.click(item);
+            },
+        },
+        {
+            content: "The custom URL field appears, with the emulator's address",
+            trigger: '#l10n_pl_ksef_environment_setting div[name="l10n_pl_ksef_custom_url"] input',
+            run() {
+                check(/^https?:\/\/.+\/v2$/.test(this.anchor.value), `URL is "${this.anchor.value}"`);
+            },
+        },
+        {
+            content: "Authentication by KSeF token",
+            trigger: '#l10n_pl_ksef_auth_setting div[name="l10n_pl_ksef_auth_method"] input[data-value="token"]',
+            run: "click",
+        },
+        {
+            content: "Send posted invoices automatically",
+            trigger: '#l10n_pl_ksef_auto_send_setting div[name="l10n_pl_ksef_auto_send"] input[type="checkbox"]:not(:checked)',
+            run: "click",
+        },
+        {
+            content: "Save the settings (the page reloads)",
+            trigger: ".o_control_panel .o_form_button_save",
+            run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "Saved and reloaded: automatic sending is on",
+            trigger: '#l10n_pl_ksef_auto_send_setting div[name="l10n_pl_ksef_auto_send"] input:checked',
+            timeout: 30000,
+        },
+        {
+            content: "Click Test connection",
+            trigger: '#l10n_pl_ksef_environment_setting button[name="action_l10n_pl_ksef_test_connection"]',
+            run: "click",
+        },
+        {
+            content: "A success notification reports the connection",
+            trigger: ".o_notification:has(.o_notification_bar.bg-success)",
+        },
+    ],
+});
+
+/**
+ * A draft invoice: post it, then "Send" (Odoo's dialog) with the KSeF option ticked. Nothing
+ * is e-mailed nor rendered yet: the invoice goes to KSeF first.
+ */
+tours.add("l10n_pl_ksef_post_and_send", {
+    steps: () => [
+        {
+            content: "Post the draft invoice",
+            trigger: '.o_form_statusbar button[name="action_post"]:not(.d-none)',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Posted: the one call to action is Send to KSeF",
+            trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_send"].btn-primary',
+        },
+        {
+            content: "Odoo's Send is offered too, not highlighted",
+            trigger: '.o_form_statusbar button[name="action_invoice_sent"]:not(.oe_highlight):not(.btn-primary)',
+            run: "click",
+        },
+        {
+            content: "The KSeF option of the Send dialog is ticked",
+            trigger: '.modal div[name="extra_edi_checkboxes"] input#l10n_pl_ksef_send:checked',
+        },
+        {
+            content: "The dialog says the PDF waits for the KSeF number",
+            trigger: '.modal div[name="alerts"]:contains("KOD I")',
+        },
+        {
+            content: "Send",
+            trigger: '.modal footer button[name="action_send_and_print"]',
+            run: "click",
+        },
+        {
+            content: "A notification says the invoice went to KSeF",
+            trigger: ".o_notification:has(.o_notification_bar.bg-success)",
+        },
+        {
+            content: "The dialog is closed",
+            trigger: "body:not(:has(.modal))",
+        },
+        {
+            content: "The form shows the invoice on its way to KSeF",
+            trigger: '.o_form_view div[name="l10n_pl_ksef_banner"]:not(.d-none)',
+        },
+    ],
+});
+
+/**
+ * An invoice KSeF accepted: the form shows the number in the banner, and the KSeF tab the
+ * readable UPO beside its XML.
+ */
+tours.add("l10n_pl_ksef_accepted_invoice", {
+    steps: () => [
+        {
+            content: "The accepted banner shows the KSeF number",
+            trigger: '.o_form_view div[name="l10n_pl_ksef_accepted_banner"] .o_field_widget[name="l10n_pl_ksef_number"]:not(:empty)',
+            timeout: 30000,
+        },
+        {
+            content: "Open the KSeF tab",
+            trigger: '.o_notebook_headers a[name="l10n_pl_ksef"]',
+            run: "click",
+        },
+        {
+            content: "The UPO is shown readable, with the KSeF number",
+            trigger: '.o_notebook div[name="l10n_pl_ksef_upo_html"] table',
+            run() {
+                const number = document.querySelector(
+                    '.o_form_view div[name="l10n_pl_ksef_accepted_banner"] .o_field_widget[name="l10n_pl_ksef_number"]'
+                ).textContent.trim();
+                check(this.anchor.closest("div").textContent.includes(number), `the UPO shows ${number}`);
+            },
+        },
+        {
+            content: "The XML of the UPO can be downloaded",
+            trigger: '.o_notebook button[name="action_l10n_pl_ksef_download_upo"]',
+        },
+    ],
+});
+
+/**
+ * Credit note of an accepted invoice: "Credit Note", a reason, then post and Send to KSeF.
+ */
+tours.add("l10n_pl_ksef_credit_note", {
+    steps: () => [
+        {
+            content: "Click Credit Note",
+            trigger: '.o_form_statusbar button[name="action_reverse"]',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Type the reason",
+            trigger: '.modal div[name="reason"] input',
+            run: "edit Zwrot towaru",
+        },
+        {
+            content: "Create the credit note",
+            trigger: '.modal footer button[name="refund_moves"]',
+            run: "click",
+        },
+        {
+            content: "The draft credit note is open",
+            trigger: '.o_form_view:has(.o_form_statusbar button[name="action_post"]:not(.d-none)) .o_notebook_headers a[name="l10n_pl_ksef"]',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Correction reason is the one typed",
+            trigger: '.o_notebook div[name="l10n_pl_ksef_correction_reason"] input',
+            run() {
+                check(this.anchor.value === "Zwrot towaru", `correction reason is "${this.anchor.value}"`);
+            },
+        },
+        {
+            content: "Post the credit note",
+            trigger: '.o_form_statusbar button[name="action_post"]:not(.d-none)',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Send it to KSeF",
+            trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_send"]',
+            run: "click",
+        },
+        {
+            content: "Queue it",
+            trigger: '.modal footer button[name="action_queue"]',
+            run: "click",
+        },
+        {
+            content: "Queued",
+            trigger: ".o_notification:has(.o_notification_bar.bg-success)",
+        },
+        {
+            content: "The wizard is closed",
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
+
+/**
+ * Accounting > KSeF > Receive invoices, then open the first bill received.
+ */
+tours.add("l10n_pl_ksef_receive_bills", {
+    steps: () => [
+        {
+            content: "Open the KSeF menu",
+            trigger: '.o_main_navbar [data-menu-xmlid="l10n_pl_ksef.menu_l10n_pl_ksef_root"]',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Receive invoices",
+            trigger: '.o-dropdown--menu [data-menu-xmlid="l10n_pl_ksef.menu_l10n_pl_ksef_receive_invoices"]',
+            run: "click",
+        },
+        {
+            content: "The bill just received is listed; open it",
+            trigger: '.o_list_renderer tr.o_data_row:has(td:contains("Hurtownia")) td.o_data_cell',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "The bill says it came from KSeF, with its number",
+            trigger: '.o_form_view div[name="l10n_pl_ksef_received_banner"] .o_field_widget[name="l10n_pl_ksef_number"]:not(:empty)',
+        },
+        {
+            content: "No 'not sent' KSeF state on a received bill",
+            trigger: '.o_form_view:not(:has(div[name="l10n_pl_ksef_banner"]:not(.d-none)))',
+        },
+    ],
+});
+
+/**
+ * Issue offline: button, choose offline24, confirm. The PDF's codes are checked in Python.
+ */
+tours.add("l10n_pl_ksef_issue_offline", {
+    steps: () => [
+        {
+            content: "Click Issue offline",
+            trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_issue_offline"]',
+            timeout: 30000,
+            run: "click",
+        },
+        {
+            content: "Choose offline24",
+            trigger: '.modal div[name="mode"] input[data-value="offline24"]',
+            run: "click",
+        },
+        {
+            content: "Issue it",
+            trigger: '.modal footer button[name="action_issue_offline"]',
+            run: "click",
+        },
+        {
+            content: "The wizard is closed",
+            trigger: "body:not(:has(.modal))",
+        },
+        {
+            content: "The banner says it is issued offline",
+            trigger: '.o_form_view div[name="l10n_pl_ksef_banner"] .o_field_widget[name="l10n_pl_ksef_next_step"]:not(:empty)',
         },
     ],
 });
