@@ -39,6 +39,9 @@
         'data/ksef_offline_cron.xml',
         'views/account_move_ksef_offline_views.xml',
         'wizards/ksef_offline_wizard_views.xml',
+        'views/ksef_collective_identifier_views.xml',
+        'views/report_ksef_collective_identifier.xml',
+        'data/ksef_collective_cron.xml',
     ],
     'assets': {
         'web.assets_tests': [

@@ -23,3 +23,8 @@ from . import res_company_ksef_receiving
 from . import res_config_settings_receiving
 from . import ksef_session_batch
 from . import account_move_ksef_batch
+from . import ksef_collective_identifier
+from . import account_payment_ksef
+from . import account_move_ksef_payment
+from . import res_company_ksef_payment
+from . import account_bank_statement_line_ksef
