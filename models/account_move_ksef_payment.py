@@ -16,7 +16,7 @@ class AccountMove(models.Model):
         compute='_compute_l10n_pl_ksef_collective_identifier_ids',
         help="Collective identifiers (IZ) in which this invoice is paid or listed.")
     l10n_pl_ksef_collective_identifier_count = fields.Integer(
-        compute='_compute_l10n_pl_ksef_collective_identifier_ids')
+        string="Number of KSeF collective identifiers", compute='_compute_l10n_pl_ksef_collective_identifier_ids')
 
     def _compute_l10n_pl_ksef_collective_identifier_ids(self):
         lines = self.env['ksef.collective.identifier.line'].search([('move_id', 'in', self.ids)]) if self.ids else []

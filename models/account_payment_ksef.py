@@ -44,7 +44,7 @@ class AccountPayment(models.Model):
 class AccountPaymentRegister(models.TransientModel):
     _inherit = 'account.payment.register'
 
-    l10n_pl_ksef_bill_count = fields.Integer(compute='_compute_l10n_pl_ksef_bill_count')
+    l10n_pl_ksef_bill_count = fields.Integer(string="KSeF bills", compute='_compute_l10n_pl_ksef_bill_count')
     l10n_pl_ksef_use_collective_id = fields.Boolean(
         string="Quote a KSeF collective identifier", default=True,
         help="When one payment pays several KSeF bills of one supplier, Odoo obtains a collective identifier (IZ) "
