@@ -31,8 +31,9 @@ class AccountMove(models.Model):
 
     @api.constrains('l10n_pl_ksef_number', 'move_type')
     def _check_l10n_pl_ksef_number_typed(self):
+        # Numbers received from KSeF are KSeF's own; only a number typed on a bill is checked.
         for move in self:
-            if move.l10n_pl_ksef_number and move.is_purchase_document() \
+            if move.l10n_pl_ksef_number and move.is_purchase_document() and not move.l10n_pl_ksef_received_date \
                     and not is_valid_ksef_number(move.l10n_pl_ksef_number.strip()):
                 raise ValidationError(self.env._(
                     "%(number)s is not a KSeF number: it has 35 characters, NIP-YYYYMMDD-12 hex digits-check digits "
