@@ -62,10 +62,11 @@ class TestKsefCollectiveIdentifiers(KsefEmulatorCase):
 
     def pay(self, bills, **values):
         """What the web client does: save the register-payment dialog, then click its button."""
-        wizard = self.env['account.payment.register'].with_context(
+        env = bills.env
+        wizard = env['account.payment.register'].with_context(
             active_model='account.move', active_ids=bills.ids).create(dict({'group_payment': True}, **values))
-        action = self.env['account.payment.register'].browse(wizard.id).action_create_payments()
-        return self.env['account.payment'].browse(action['res_id'])
+        action = env['account.payment.register'].browse(wizard.id).action_create_payments()
+        return env['account.payment'].browse(action['res_id'])
 
     def ksef_client(self, nip):
         """A protocol client logged into ``nip``'s context, to see what KSeF holds."""
@@ -188,6 +189,18 @@ class TestKsefCollectiveIdentifiers(KsefEmulatorCase):
             with self.cr.savepoint():
                 self.pay(mixed)
         self.assertEqual(self.identifiers_in_ksef(SELLER_NIP, numbers[0]), [])
+
+    def test_a_polish_user_reads_the_refusal_in_polish(self):
+        self.env['res.lang']._activate_lang('pl_PL')
+        self.env['ir.module.module'].sudo()._load_module_terms(['l10n_pl_ksef'], ['pl_PL'], overwrite=True)
+        numbers = self.seed_purchase_invoices(1)
+        unknown = '%s-20261201-0100001AF62B' % SUPPLIER_NIP
+        unknown += '-' + ksef_crc8(unknown)
+        bills = (self.create_bill(numbers[0]) | self.create_bill(unknown)).with_context(lang='pl_PL')
+        with self.assertRaisesRegex(UserError, r"KSeF nie znajduje faktury %s .*błąd 71001.*spróbuj ponownie "
+                                               r"później" % unknown):
+            with self.cr.savepoint():
+                self.pay(bills)
 
     def test_typed_ksef_number_is_checked(self):
         with self.assertRaisesRegex(Exception, "is not a KSeF number"):
