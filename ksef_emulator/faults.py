@@ -6,6 +6,8 @@ Rule (``POST /admin/faults``): ``{"pathPattern": "regex on the path", "method": 
 - ``status``: answer ``status`` (default 550) with a JSON body; ``status: 429`` gives the
   documented rate-limit answer instead: ``Retry-After`` + ``TooManyRequestsResponse``
   (``TooManyRequestsProblemDetails`` when the client sent ``X-Error-Format: problem-details``);
+  ``status: 400`` with ``exceptionCode`` (+ ``exceptionDescription``, ``details``) gives that KSeF
+  error as an ``ExceptionResponse`` (for codes no documented rule produces, e.g. 71003);
 - ``timeout``: wait ``delaySeconds`` (default 30) and close the connection without an answer;
 - ``drop``: process the request normally (it IS accepted), then drop the connection unanswered;
 - ``slow``: wait ``delaySeconds`` (default 3) then answer normally.
@@ -52,6 +54,10 @@ class FaultRule:
             page = ("<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>"
                     "<p>KSeF emulator injected fault</p></body></html>" % (self.status, self.status)).encode()
             return Response(self.status, page, "text/html; charset=utf-8", headers)
+        if self.status == 400 and self.spec.get("exceptionCode") is not None:
+            error = errors.ApiError(self.spec["exceptionCode"], self.spec.get("exceptionDescription"),
+                                    self.spec.get("details"))
+            return json_response(400, errors.exception_response(error, timestamp), headers=headers)
         if self.status == 429:
             limited = errors.RateLimited(self.retry_after, "Przekroczono limit żądań. Spróbuj ponownie po %d sekundach."
                                          % self.retry_after)

@@ -2,6 +2,7 @@
 from .api_auth import AuthApiMixin
 from .api_batch import BatchApiMixin
 from .api_certificates import CertificatesApiMixin
+from .api_collective import CollectiveApiMixin
 from .api_limits import LimitsApiMixin
 from .api_receiving import ReceivingApiMixin
 from .api_sessions import SessionsApiMixin
@@ -11,7 +12,7 @@ from .transport import KsefTransport
 
 
 class KsefClient(CertificatesApiMixin, TokensApiMixin, AuthApiMixin, SessionsApiMixin, BatchApiMixin, ReceivingApiMixin,
-                 LimitsApiMixin, PublicKeysApiMixin, KsefTransport):
+                 LimitsApiMixin, CollectiveApiMixin, PublicKeysApiMixin, KsefTransport):
     """Client of the KSeF 2.0 API for one environment and (once authenticated) one context.
 
     ``KsefClient(env, timeout=30.0, http=None, limiter=None, clock=time.time, sleep=time.sleep,

@@ -33,3 +33,8 @@ from . import account_move_ksef_register
 from . import account_move_ksef_lock
 from . import ir_attachment
 from . import account_move_reversal
+from . import ksef_collective_identifier
+from . import account_payment_ksef
+from . import account_move_ksef_payment
+from . import res_company_ksef_payment
+from . import account_bank_statement_line_ksef
