@@ -23,3 +23,5 @@ from . import res_company_ksef_receiving
 from . import res_config_settings_receiving
 from . import ksef_session_batch
 from . import account_move_ksef_batch
+from . import ksef_service_status
+from . import account_move_ksef_outage
