@@ -72,9 +72,10 @@ class AccountMove(models.Model):
             moves = self.sudo().with_company(company)
             moves._l10n_pl_ksef_follow_outage_events(company, events)
             if record.status in MODE_OF_CATEGORY:
+                # Explained first: what keeps an invoice from being issued offline is added to it.
+                moves._l10n_pl_ksef_explain_service_wait(company, record)
                 if company.l10n_pl_ksef_offline_on_service_outage:
                     moves._l10n_pl_ksef_issue_offline_for_outage(company, record)
-                moves._l10n_pl_ksef_explain_service_wait(company, record)
             elif record.status == 'total_failure':
                 moves._l10n_pl_ksef_lift_offline_deadlines(company, record)
                 if company.l10n_pl_ksef_offline_on_service_outage:

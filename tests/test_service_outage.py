@@ -284,3 +284,16 @@ class TestKsefServiceOutage(KsefEmulatorCase):
         self.assertEqual(move.l10n_pl_ksef_state, 'queued')
         self.assertIn('total failure', move.l10n_pl_ksef_error)
         self.assertEqual(self.counters(), (0, 0))
+
+    def test_failure_without_offline_certificate_waits_and_says_why(self):
+        self.company.l10n_pl_ksef_offline_on_service_outage = True
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+        self.publish('FAILURE', 'FAILURE_START')
+        self.run_status_cron()
+        self.run_queue_cron()
+        self.assertEqual(move.l10n_pl_ksef_state, 'queued')
+        self.assertFalse(move.l10n_pl_ksef_offline_mode)
+        self.assertIn('announced a failure', move.l10n_pl_ksef_error)
+        self.assertIn('no valid Offline KSeF certificate', move.l10n_pl_ksef_error)
+        self.assertEqual(self.counters(), (0, 0))
