@@ -68,9 +68,15 @@ class AccountMove(models.Model):
         if not record or not record._l10n_pl_ksef_is_fresh():
             return
         events = record._l10n_pl_ksef_events()
+        ongoing = record.event_key if record._l10n_pl_ksef_pauses() else False
         for company in companies:
-            moves = self.sudo().with_company(company)
-            moves._l10n_pl_ksef_follow_outage_events(company, events)
+            # Scheduled actions write in the company's language and Polish time, not the cron user's.
+            context = {'tz': self.env.context.get('tz') or 'Europe/Warsaw'}
+            if self.env.context.get('cron_id') and company.partner_id.lang:
+                context['lang'] = company.partner_id.lang
+            moves = self.sudo().with_company(company).with_context(**context)
+            record = record.with_context(**context)
+            moves._l10n_pl_ksef_follow_outage_events(company, events, ongoing)
             if record.status in MODE_OF_CATEGORY:
                 # Explained first: what keeps an invoice from being issued offline is added to it.
                 moves._l10n_pl_ksef_explain_service_wait(company, record)
@@ -157,6 +163,8 @@ class AccountMove(models.Model):
                                ('l10n_pl_ksef_state', 'in', OFFLINE_PENDING_STATES),
                                ('l10n_pl_ksef_offline_deadline', '!=', False)])
         for move in pending:
+            if not move._l10n_pl_ksef_lock_pending():
+                continue
             move.write({'l10n_pl_ksef_offline_deadline': False,
                         'l10n_pl_ksef_outage_event': record.event_key or False})
             move._l10n_pl_ksef_log(self.env._(
@@ -169,7 +177,9 @@ class AccountMove(models.Model):
     # Deadlines follow the events KSeF publishes
     # ------------------------------------------------------------------
     @api.model
-    def _l10n_pl_ksef_follow_outage_events(self, company, events):
+    def _l10n_pl_ksef_follow_outage_events(self, company, events, ongoing=False):
+        """Deadlines of the company's pending offline invoices follow the events (``ongoing``: the key of
+        the event behind the current outage status; it lasts at least until today, whatever end it announced)."""
         pending = self.search([('company_id', '=', company.id), ('l10n_pl_ksef_offline_mode', '!=', False),
                                ('l10n_pl_ksef_state', 'in', OFFLINE_PENDING_STATES),
                                ('l10n_pl_ksef_offline_deadline', '!=', False)])
@@ -183,17 +193,28 @@ class AccountMove(models.Model):
             if not mode or (event['start'] and event['start'] > now):
                 continue  # total failures lift deadlines instead; announcements ahead do nothing yet
             start_day = _polish_day(event['start']) or today
-            # While a failure lasts without an announced end it lasts at least until today.
+            # While an outage lasts without an announced end, or beyond it, it lasts at least until today.
             end_day = _polish_day(event['end']) or today
+            if event['key'] == ongoing:
+                end_day = max(end_day, today)
             for move in pending:
                 if move.l10n_pl_ksef_outage_event == event['key']:
-                    if move.l10n_pl_ksef_offline_outage_end != end_day:
+                    if move.l10n_pl_ksef_offline_outage_end != end_day and move._l10n_pl_ksef_lock_pending():
                         move._l10n_pl_ksef_follow_event(move.l10n_pl_ksef_offline_mode, event['key'], end_day)
                 elif mode == 'emergency' and position.get(move.l10n_pl_ksef_outage_event, -1) < index \
-                        and move.l10n_pl_ksef_offline_deadline >= start_day and move.invoice_date <= end_day:
+                        and move.l10n_pl_ksef_offline_deadline >= start_day and move.invoice_date <= end_day \
+                        and move._l10n_pl_ksef_lock_pending():
                     # A failure announced while the invoice waits: 7 business days from its end, and a
                     # later failure restarts the count (tryby-offline.md).
                     move._l10n_pl_ksef_follow_event('emergency', event['key'], end_day)
+
+    def _l10n_pl_ksef_lock_pending(self):
+        """Lock a pending offline invoice before changing it; False when the queue holds it (next run)."""
+        self.ensure_one()
+        if not self.try_lock_for_update():
+            return False
+        self.invalidate_recordset()
+        return self.l10n_pl_ksef_state in OFFLINE_PENDING_STATES and bool(self.l10n_pl_ksef_offline_deadline)
 
     def _l10n_pl_ksef_follow_event(self, mode, event_key, end_day):
         self.ensure_one()

@@ -59,9 +59,9 @@ class KsefServiceStatus(models.Model):
     _description = "KSeF status (status service)"
     _order = 'id'
 
-    name = fields.Char(string="KSeF environment", readonly=True)
+    name = fields.Char(string="KSeF environment of the status", readonly=True)
     url = fields.Char(string="Status service", required=True, readonly=True)
-    status = fields.Selection(SERVICE_STATES, string="KSeF status", default='unknown', required=True, readonly=True)
+    status = fields.Selection(SERVICE_STATES, string="KSeF availability", default='unknown', required=True, readonly=True)
     checked_at = fields.Datetime(string="Confirmed on", readonly=True,
                                  help="Last time the status service answered.")
     error = fields.Char(string="Status service problem", readonly=True)
@@ -171,7 +171,8 @@ class KsefServiceStatus(models.Model):
     def _l10n_pl_ksef_wait_reason(self):
         """Why invoices wait now (translated), for the invoices and the settings."""
         self.ensure_one()
-        end = format_datetime(self.env, self.event_end, dt_format='short') if self.event_end else False
+        tz = self.env.context.get('tz') or self.env.user.tz or 'Europe/Warsaw'
+        end = format_datetime(self.env, self.event_end, tz=tz, dt_format='short') if self.event_end else False
         if self.status == 'maintenance':
             text = self.env._("KSeF announced a maintenance window (unavailability) until %(end)s.", end=end) if end \
                 else self.env._("KSeF announced a maintenance window (unavailability).")
@@ -271,7 +272,7 @@ class ResConfigSettings(models.TransientModel):
 
     l10n_pl_ksef_offline_on_service_outage = fields.Boolean(
         related='company_id.l10n_pl_ksef_offline_on_service_outage', readonly=False)
-    l10n_pl_ksef_service_summary = fields.Html(string="KSeF status", compute='_compute_l10n_pl_ksef_service_summary',
+    l10n_pl_ksef_service_summary = fields.Html(string="KSeF availability", compute='_compute_l10n_pl_ksef_service_summary',
                                                sanitize=True)
 
     @api.depends('company_id')

@@ -297,3 +297,35 @@ class TestKsefServiceOutage(KsefEmulatorCase):
         self.assertIn('announced a failure', move.l10n_pl_ksef_error)
         self.assertIn('no valid Offline KSeF certificate', move.l10n_pl_ksef_error)
         self.assertEqual(self.counters(), (0, 0))
+
+    # -- maintenance with the company option: offline mode, deadline from the announced end -----------
+    def test_maintenance_issues_offline_with_the_next_business_day_after_its_end_in_polish(self):
+        self.env['res.lang']._activate_lang('pl_PL')
+        self.company.partner_id.lang = 'pl_PL'
+        self.store_offline_certificate()
+        self.company.l10n_pl_ksef_offline_on_service_outage = True
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+        now = datetime.datetime.now(UTC)
+        end = now + datetime.timedelta(days=1)
+        window = self.publish('MAINTENANCE', 'MAINTENANCE_ANNOUNCEMENT', start=self.iso(now), end=self.iso(end))
+        self.emulator.admin('/status-service', {'status': 'MAINTENANCE'})
+        # What a user does: open the settings (saved record), click "Check KSeF status now".
+        settings = self.env['res.config.settings'].create({})
+        settings.action_l10n_pl_ksef_refresh_service_status()
+        self.assertEqual(self.company._l10n_pl_ksef_service_status().status, 'maintenance')
+        self.assertEqual((move.l10n_pl_ksef_state, move.l10n_pl_ksef_offline_mode), ('offline_issued', 'offline'))
+        self.assertEqual(move.l10n_pl_ksef_offline_outage_end, self.polish_day(end))
+        self.assertEqual(move.l10n_pl_ksef_offline_deadline, add_business_days(self.polish_day(end), 1))
+
+        # The window is extended: the scheduled action moves the deadline, and writes in the company's language.
+        later_end = now + datetime.timedelta(days=4)
+        self.publish('MAINTENANCE', 'MAINTENANCE_ANNOUNCEMENT', eventId=window['eventId'], start=self.iso(now),
+                     end=self.iso(later_end))
+        queued = self.create_invoice(amount=250, post=True)
+        self.company.l10n_pl_ksef_offline_on_service_outage = False
+        queued._l10n_pl_ksef_queue()
+        self.run_status_cron()
+        self.assertEqual(move.l10n_pl_ksef_offline_deadline, add_business_days(self.polish_day(later_end), 1))
+        self.assertIn('KSeF opublikował nowy koniec przerwy', ' '.join(move.message_ids.mapped('body')))
+        self.assertIn('KSeF ogłosił prace serwisowe', queued.l10n_pl_ksef_error)
