@@ -46,6 +46,8 @@
         'views/ksef_collective_identifier_views.xml',
         'views/report_ksef_collective_identifier.xml',
         'data/ksef_collective_cron.xml',
+        'data/ksef_service_status_cron.xml',
+        'views/ksef_service_status_views.xml',
     ],
     'assets': {
         'web.assets_backend': [

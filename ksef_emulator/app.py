@@ -58,6 +58,7 @@ class EmulatorApp:
         self.signer = UrlSigner(self.store, self.clock)
         self.default_host = "127.0.0.1"
         self.services = {}  # handler modules may publish helpers here for each other
+        self.request_gates = []  # gate(request) -> Response or None, before routing (e.g. an announced outage)
         self._start_hooks = []
         register_all(self)
 
@@ -83,6 +84,10 @@ class EmulatorApp:
 
     # -- request pipeline ---------------------------------------------------------------------
     def handle(self, request):
+        for gate in self.request_gates:
+            response = gate(request)
+            if response is not None:
+                return response
         route, params = self.router.match(request.method, request.path)
         if route is None:
             if params:

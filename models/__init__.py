@@ -38,3 +38,5 @@ from . import account_payment_ksef
 from . import account_move_ksef_payment
 from . import res_company_ksef_payment
 from . import account_bank_statement_line_ksef
+from . import ksef_service_status
+from . import account_move_ksef_outage

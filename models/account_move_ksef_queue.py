@@ -195,6 +195,8 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_process_company(self, company):
         """One company's run; returns ``None`` or ``{'retry_at', 'retry_after'}``."""
         faults = []
+        if company._l10n_pl_ksef_service_paused():  # KSeF announced an outage: not a single request
+            return self._l10n_pl_ksef_wait_for_service(company)
         try:
             try:
                 faults = self._l10n_pl_ksef_run_steps(company)

@@ -26,3 +26,4 @@ from . import test_received_samples
 from . import test_receiving_subjects
 from . import test_ui_invoice_form
 from . import test_collective_identifiers
+from . import test_service_outage

@@ -18,6 +18,7 @@ MODULES = [
     "tokens",         # KSeF token management (second helper)
     "attachments",    # consent to invoices with attachments (testdata + status)
     "collective",     # collective identifiers (IZ)
+    "status_service", # KSeF's status service "Latarnia" and the API's answers during an outage
 ]
 
 
