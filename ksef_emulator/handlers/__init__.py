@@ -17,6 +17,7 @@ MODULES = [
     "certificates",   # KSeF certificate enrollment (second helper)
     "tokens",         # KSeF token management (second helper)
     "attachments",    # consent to invoices with attachments (testdata + status)
+    "permissions",    # grants, queries, revocation, operation status (office mode)
 ]
 
 
