@@ -39,6 +39,8 @@
         'data/ksef_offline_cron.xml',
         'views/account_move_ksef_offline_views.xml',
         'wizards/ksef_offline_wizard_views.xml',
+        'security/ksef_office_security.xml',
+        'views/ksef_office_views.xml',
     ],
     'assets': {
         'web.assets_tests': [

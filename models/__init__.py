@@ -23,3 +23,6 @@ from . import res_company_ksef_receiving
 from . import res_config_settings_receiving
 from . import ksef_session_batch
 from . import account_move_ksef_batch
+from . import res_company_ksef_office
+from . import ksef_permission
+from . import ksef_overview

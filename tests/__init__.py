@@ -16,3 +16,4 @@ from . import test_receiving_bills
 from . import test_translations
 from . import test_send_batch
 from . import test_ui_tours
+from . import test_office_mode

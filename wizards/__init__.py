@@ -4,3 +4,4 @@ from . import ksef_certificate_upload
 from . import ksef_certificate_generate
 from . import ksef_certificate_request
 from . import ksef_token_generate
+from . import ksef_permission_grant
