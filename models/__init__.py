@@ -26,3 +26,4 @@ from . import account_move_ksef_batch
 from . import res_company_ksef_office
 from . import ksef_permission
 from . import ksef_overview
+from . import res_company_ksef_fairness

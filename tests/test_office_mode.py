@@ -4,10 +4,12 @@ certificate sends and receives for both in their own contexts, revoking stops it
 that says what to grant, and the KSeF overview shows who needs attention."""
 import datetime
 
+from odoo import sql_db
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from ..ksef_protocol import certificates as ksef_certificates
+from ..models.res_company_ksef_fairness import _RECEIVE_LOCK_NAMESPACE
 from .common import SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
 
 OFFICE_NIP = '7740001454'
@@ -175,3 +177,29 @@ class TestOfficeMode(KsefEmulatorCase):
             'token': issued['token'], 'reference_number': issued['referenceNumber'], 'permissions': 'InvoiceRead'})
         with self.assertRaisesRegex(UserError, "may not manage KSeF permissions: it holds InvoiceRead"):
             self.client_b.with_user(self.manager).action_l10n_pl_ksef_refresh_permissions()
+
+    def test_receiving_turns_are_fair_and_skip_a_company_another_worker_holds(self):
+        companies = self.client_a | self.client_b
+        (self.client_a | self.client_b | self.office).sudo().write({'l10n_pl_ksef_receive_attempt_date': False})
+        self.client_a.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.now() - datetime.timedelta(hours=1)
+        turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
+        self.assertEqual(turns.ids, [self.client_b.id, self.client_a.id], "never tried comes first")
+        # Another worker (its own database connection) is receiving for client A: A is skipped, not awaited.
+        other = sql_db.db_connect(self.env.cr.dbname).cursor()
+        try:
+            other.execute("SELECT pg_advisory_lock(%s, %s)", (_RECEIVE_LOCK_NAMESPACE, self.client_a.id))
+            with self.client_a._l10n_pl_ksef_receiving_turn() as mine:
+                self.assertFalse(mine)
+            other.execute("SELECT pg_advisory_unlock(%s, %s)", (_RECEIVE_LOCK_NAMESPACE, self.client_a.id))
+        finally:
+            other.close()
+        before = self.client_a.l10n_pl_ksef_receive_attempt_date
+        with self.client_a._l10n_pl_ksef_receiving_turn() as mine:
+            self.assertTrue(mine)
+        self.assertGreater(self.client_a.l10n_pl_ksef_receive_attempt_date, before)
+        # Tried last now: it goes after B in the next run.
+        turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
+        self.assertEqual(turns.ids, [self.client_b.id, self.client_a.id])
+        self.client_b.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.now()
+        turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
+        self.assertEqual(turns.ids, [self.client_a.id, self.client_b.id])
