@@ -203,3 +203,17 @@ class TestOfficeMode(KsefEmulatorCase):
         self.client_b.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.now()
         turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
         self.assertEqual(turns.ids, [self.client_a.id, self.client_b.id])
+
+    def test_self_billing_authorization_is_granted_and_revoked_on_the_screen(self):
+        env = self.as_manager(self.client_a)
+        screen = env['res.company'].browse(self.client_a.id).action_l10n_pl_ksef_open_permissions()
+        dialog = env['ksef.permission'].with_context(screen['context']).action_open_grant()
+        wizard = env['ksef.permission.grant'].with_context(dialog['context']).create({
+            'grantee_type': 'authorization', 'authorization': 'SelfInvoicing', 'identifier': CLIENT_B_NIP,
+            'name': "Klient Dwa Sp. z o.o."})
+        wizard.action_grant()
+        rows = env['ksef.permission'].search([('company_id', '=', self.client_a.id), ('kind', '=', 'authorization')])
+        self.assertEqual([(r.subject_value, r.scope, r.state) for r in rows], [(CLIENT_B_NIP, 'SelfInvoicing', 'active')])
+        rows.action_revoke()
+        self.assertFalse(env['ksef.permission'].search([('company_id', '=', self.client_a.id),
+                                                        ('kind', '=', 'authorization')]))

@@ -14,7 +14,14 @@ class KsefPermissionGrant(models.TransientModel):
     grantee_type = fields.Selection([
         ('office', "Accounting office or other company (NIP)"),
         ('person', "Person"),
+        ('authorization', "Entity authorization (self-billing, VAT RR, tax representative)"),
     ], string="Grant to", required=True, default='office')
+    authorization = fields.Selection([
+        ('SelfInvoicing', "Self-billing (SelfInvoicing)"),
+        ('RRInvoicing', "VAT RR invoices (RRInvoicing)"),
+        ('TaxRepresentative', "Tax representative (TaxRepresentative)"),
+    ], string="Authorization", default='SelfInvoicing',
+        help="Lets the other company issue invoices in the name of this one (e.g. the buyer who self-bills).")
     identifier_type = fields.Selection([
         ('Pesel', "PESEL"), ('Nip', "NIP"), ('Fingerprint', "Certificate fingerprint (SHA-256)"),
     ], string="Person identified by", default='Pesel')
@@ -59,6 +66,8 @@ class KsefPermissionGrant(models.TransientModel):
             self.name = self.office_id.name
 
     def _scopes(self):
+        if self.grantee_type == 'authorization':
+            return [self.authorization]
         scopes = [scope for scope, wanted in (('InvoiceRead', self.invoice_read), ('InvoiceWrite', self.invoice_write))
                   if wanted]
         if self.grantee_type == 'person':
@@ -77,9 +86,11 @@ class KsefPermissionGrant(models.TransientModel):
         """Send the grant; returns the KSeF operation reference."""
         identifier = self._clean_identifier()
         try:
+            if self.grantee_type in ('office', 'authorization') and (not self.name or len(self.name.strip()) < 5):
+                raise UserError(self.env._("Enter the company's full name (at least 5 characters)."))
+            if self.grantee_type == 'authorization':
+                return client.grant_authorization(identifier, self.authorization, self.description, self.name[:90])
             if self.grantee_type == 'office':
-                if not self.name or len(self.name.strip()) < 5:
-                    raise UserError(self.env._("Enter the office's full name (at least 5 characters)."))
                 return client.grant_entity_permissions(identifier, self._scopes(), self.description, self.name[:90],
                                                        can_delegate=self.can_delegate)
             if not (self.first_name and self.last_name):
@@ -110,10 +121,10 @@ class KsefPermissionGrant(models.TransientModel):
         if not company._l10n_pl_ksef_follow_operation(client, reference):
             pending = self.env['ksef.permission'].sudo().create([{
                 'company_id': company.id,
-                'kind': 'entity' if self.grantee_type == 'office' else 'direct',
-                'subject_type': 'Nip' if self.grantee_type == 'office' else self.identifier_type,
+                'kind': {'office': 'entity', 'authorization': 'authorization'}.get(self.grantee_type, 'direct'),
+                'subject_type': self.identifier_type if self.grantee_type == 'person' else 'Nip',
                 'subject_value': self._clean_identifier(),
-                'subject_name': self.name if self.grantee_type == 'office'
+                'subject_name': self.name if self.grantee_type != 'person'
                 else '%s %s' % (self.first_name, self.last_name),
                 'scope': scope,
                 'description': self.description,
