@@ -5,7 +5,8 @@ Every grant or revocation is an asynchronous operation: ``202 {referenceNumber}`
 passed and the result after that (200, or 410/430/440/450 with details); a grant gives its
 permission, and a revocation takes it away, from that moment. Who may call what comes from the
 spec's ``x-required-permissions`` (the owner holds them all). A repeated grant of a scope the
-subject already holds is ignored (the docs allow either). The rows live in
+subject already holds is ignored (the docs allow either). When a revocation leaves a subject with
+nothing in the context, the KSeF tokens it generated there are revoked (tokeny-ksef.md). The rows live in
 :mod:`ksef_emulator.grants`; logins read them through :func:`ksef_emulator.permissions.permissions_for`.
 
 Not modelled: EU entities (``/permissions/eu-entities/*``), entity roles (local government, VAT
@@ -19,7 +20,7 @@ from ..clock import iso
 from ..errors import ApiError, gone
 from ..grants import SCHEMA, delegating_grant_exists, is_active, normalize_subject
 from ..ids import is_valid_nip, reference_number
-from ..permissions import OWNER_PERMISSIONS
+from ..permissions import OWNER_PERMISSIONS, permissions_for
 from ..web import json_response
 
 OPERATION_RETENTION_SECONDS = 30 * 24 * 3600
@@ -255,7 +256,20 @@ def _revoke(request, kinds):
         reference = _new_operation(request)
         conn.execute("UPDATE permission_grants SET revoked_from=? WHERE id=? AND kind IN (%s)" % placeholders,
                      (_operation_ready_at(request), permission_id, *kinds))
+    _revoke_orphaned_tokens(app, row)
     return _accepted(reference)
+
+
+def _revoke_orphaned_tokens(app, row):
+    """KSeF tokens die with their author's permissions (tokeny-ksef.md: "Tokeny są automatycznie unieważniane
+    w przypadku utraty uprawnień"): once the subject holds nothing in the context, its tokens there are revoked."""
+    if row["kind"] not in ("person", "entity", "subunit"):
+        return
+    if permissions_for(app.store, row["context_type"], row["context_value"], row["subject_type"], row["subject_value"]):
+        return
+    app.store.execute("UPDATE ksef_tokens SET status='Revoked' WHERE context_type=? AND context_value=?"
+                      " AND author_type=? AND author_value=? AND status IN ('Active', 'Pending')",
+                      (row["context_type"], row["context_value"], row["subject_type"], row["subject_value"]))
 
 
 def revoke_common(request):

@@ -199,3 +199,27 @@ def test_authorizations_subunits_roles_and_operation_delay(api):
     # Someone else's operation is not visible.
     stranger = api.access_token(partner_nip, ["CredentialsManage"])
     assert api.get("/permissions/operations/%s" % reference, stranger).status_code == 400
+
+
+def test_tokens_of_a_person_die_with_its_last_permission(api):
+    client_nip = random_nip()
+    owner = api.access_token(client_nip, ["CredentialsManage"])
+    person_cert, person_key = make_certificate(pesel=PESEL)
+    response = api.post("/permissions/persons/grants", owner, json={
+        "subjectIdentifier": {"type": "Pesel", "value": PESEL}, "permissions": ["InvoiceRead", "CredentialsManage"],
+        "description": "Księgowa", "subjectDetails": {"subjectDetailsType": "PersonByIdentifier",
+                                                      "personById": {"firstName": "Anna", "lastName": "Nowak"}}})
+    assert _operation(api, owner, response)["code"] == 200
+    _, tokens = _xades_login(api, client_nip, person_cert, person_key)
+    person = tokens["accessToken"]["token"]
+    created = api.post("/tokens", person, json={"permissions": ["InvoiceRead"], "description": "Token księgowej"})
+    assert created.status_code == 202, created.text
+    reference = created.json()["referenceNumber"]
+    granted = _query_persons(api, owner, authorizedIdentifier={"type": "Pesel", "value": PESEL})
+    first, second = granted
+    assert _operation(api, owner, api.http.delete(api.url("/permissions/common/grants/%s" % first["id"]),
+                                                  headers={"Authorization": "Bearer " + owner}))["code"] == 200
+    assert api.get("/tokens/%s" % reference, owner).json()["status"] == "Active"  # one permission left
+    assert _operation(api, owner, api.http.delete(api.url("/permissions/common/grants/%s" % second["id"]),
+                                                  headers={"Authorization": "Bearer " + owner}))["code"] == 200
+    assert api.get("/tokens/%s" % reference, owner).json()["status"] == "Revoked"
