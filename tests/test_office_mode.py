@@ -10,7 +10,7 @@ from odoo.tests import new_test_user, tagged
 
 from ..ksef_protocol import certificates as ksef_certificates
 from ..models.res_company_ksef_fairness import _RECEIVE_LOCK_NAMESPACE
-from .common import SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
+from .common import BUYER_NIP, SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase
 
 OFFICE_NIP = '7740001454'
 CLIENT_B_NIP = SECOND_SELLER_NIP
@@ -217,3 +217,23 @@ class TestOfficeMode(KsefEmulatorCase):
         rows.action_revoke()
         self.assertFalse(env['ksef.permission'].search([('company_id', '=', self.client_a.id),
                                                         ('kind', '=', 'authorization')]))
+
+    def test_partial_grant_says_which_permission_is_missing(self):
+        client_c = self._polish_company("Klient Trzy Sp. z o.o.", BUYER_NIP)
+        issued = self.emulator.create_token(BUYER_NIP, permissions=['CredentialsManage'])
+        self.env['ksef.token'].sudo().create({
+            'name': "Właściciel", 'company_id': client_c.id, 'environment': 'custom', 'token': issued['token'],
+            'reference_number': issued['referenceNumber'], 'permissions': 'CredentialsManage'})
+        self.manager.company_ids = [(4, client_c.id)]
+        env = self.as_manager(client_c)
+        wizard = env['ksef.permission.grant'].with_context(default_company_id=client_c.id).create({
+            'grantee_type': 'office', 'office_id': self.office.id, 'identifier': OFFICE_NIP,
+            'name': self.office.name, 'invoice_read': True, 'invoice_write': False})
+        wizard.action_grant()
+        self.assertEqual(self.office_rows(client_c).mapped('scope'), ['InvoiceRead'])
+        client_c.l10n_pl_ksef_credential_company_id = self.office
+        move = self.create_invoice(company=client_c, partner=self.partner_a)
+        move._l10n_pl_ksef_queue()
+        self.process_queue(client_c)
+        self.assertEqual(move.l10n_pl_ksef_state, 'queued')
+        self.assertIn("required any of InvoiceWrite; present InvoiceRead", move.l10n_pl_ksef_error)

@@ -154,3 +154,23 @@ def test_person_indirect_and_authorization_grants(emulator):
     client.wait_permission_operation(client.revoke_authorization(grants[0]["id"]))
     assert list(client.iter_authorizations("Granted")) == []
     assert list(client.iter_entity_roles()) == []
+
+
+def test_subunit_administrator_grant_and_query(emulator):
+    parent_nip = _random_nip()
+    owner = _owner(emulator, parent_nip, ("CredentialsManage", "SubunitManage"))
+    internal_id = parent_nip + "-00001"
+    reference = owner.grant_subunit_administrator("Pesel", PESEL, "InternalId", internal_id, "Administrator oddziału",
+                                                  person_details("Olga", "Admin"), subunit_name="Oddział Gdańsk")
+    assert owner.wait_permission_operation(reference).done
+    granted = list(owner.iter_subunit_permissions(("InternalId", internal_id)))
+    assert [(p["authorizedIdentifier"]["value"], p["permissionScope"], p["subunitName"]) for p in granted] == \
+        [(PESEL, "CredentialsManage", "Oddział Gdańsk")]
+    with pytest.raises(ValueError, match="internal identifier"):
+        owner.grant_subunit_administrator("Pesel", PESEL, "InternalId", parent_nip + "-1", "Administrator",
+                                          person_details("Olga", "Admin"))
+    # Another NIP's subunit is refused by KSeF (440).
+    with pytest.raises(KsefOperationFailed) as failure:
+        owner.wait_permission_operation(owner.grant_subunit_administrator(
+            "Pesel", PESEL, "InternalId", _random_nip() + "-00002", "Administrator", person_details("Olga", "Admin")))
+    assert failure.value.status_code == 440
