@@ -48,6 +48,8 @@
         'data/ksef_collective_cron.xml',
         'data/ksef_service_status_cron.xml',
         'views/ksef_service_status_views.xml',
+        'security/ksef_office_security.xml',
+        'views/ksef_office_views.xml',
     ],
     'assets': {
         'web.assets_backend': [

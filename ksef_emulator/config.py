@@ -41,6 +41,7 @@ DEFAULTS = {
     "maxConcurrentExports": 10,              # exports in progress per context (21182)
     "certificateEnrollmentDelaySeconds": 0.0,  # enrollment status stays 100 this long
     "tokenActivationDelaySeconds": 0.0,      # POST /tokens: Pending this long, then Active
+    "permissionProcessingDelaySeconds": 0.0,  # /permissions/* operations stay 100 (and grants inactive) this long
     # limits and diagnostics
     "rateLimitsEnabled": True,
     "validateResponses": False,             # check every response against open-api.json (500 on mismatch)

@@ -5,6 +5,7 @@ contract of the public names re-exported here.
 """
 from .api_auth import AuthTokens
 from .api_batch import BatchSessionInfo
+from .api_permissions import PermissionOperationStatus, person_details
 from .api_receiving import ExportPackage, IncrementalSyncResult, next_checkpoint
 from .api_sessions import InvoiceStatus, OnlineSessionInfo, SentInvoice, SessionStatus, UpoPage
 from .batch import BatchArchive
@@ -25,7 +26,9 @@ __all__ = [
     "FA3_FORM_CODE", "FA_RR_FORM_CODE", "IncrementalSyncResult", "InvoiceStatus", "KsefAuthFailed",
     "KsefAuthPending", "KsefBadRequest", "KsefClient", "KsefError", "KsefErrorDetail", "KsefForbidden", "KsefGone",
     "KsefHttpError", "KsefOperationFailed", "KsefOperationPending", "KsefProtocolError", "KsefRateLimited",
-    "KsefServerError", "KsefTransportError", "KsefUnauthorized", "OnlineSessionInfo", "PublicKeyCertificate",
+    "KsefServerError", "KsefTransportError", "KsefUnauthorized", "OnlineSessionInfo", "PermissionOperationStatus",
+    "PublicKeyCertificate",
     "RateLimiter", "SentInvoice", "SessionKey", "SessionStatus", "Upo", "UpoDocument", "UpoDocumentEntry",
-    "UpoPage", "is_valid_ksef_number", "is_valid_nip", "ksef_crc8", "next_checkpoint", "parse_upo", "sha256_b64",
+    "UpoPage", "is_valid_ksef_number", "is_valid_nip", "ksef_crc8", "next_checkpoint", "parse_upo", "person_details",
+    "sha256_b64",
 ]

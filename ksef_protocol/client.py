@@ -4,6 +4,7 @@ from .api_batch import BatchApiMixin
 from .api_certificates import CertificatesApiMixin
 from .api_collective import CollectiveApiMixin
 from .api_limits import LimitsApiMixin
+from .api_permissions import PermissionsApiMixin
 from .api_receiving import ReceivingApiMixin
 from .api_sessions import SessionsApiMixin
 from .api_tokens import TokensApiMixin
@@ -11,8 +12,9 @@ from .public_keys import PublicKeysApiMixin
 from .transport import KsefTransport
 
 
-class KsefClient(CertificatesApiMixin, TokensApiMixin, AuthApiMixin, SessionsApiMixin, BatchApiMixin, ReceivingApiMixin,
-                 LimitsApiMixin, CollectiveApiMixin, PublicKeysApiMixin, KsefTransport):
+class KsefClient(PermissionsApiMixin, CertificatesApiMixin, TokensApiMixin, AuthApiMixin, SessionsApiMixin,
+                 BatchApiMixin, ReceivingApiMixin, LimitsApiMixin, CollectiveApiMixin, PublicKeysApiMixin,
+                 KsefTransport):
     """Client of the KSeF 2.0 API for one environment and (once authenticated) one context.
 
     ``KsefClient(env, timeout=30.0, http=None, limiter=None, clock=time.time, sleep=time.sleep,

@@ -217,6 +217,12 @@ def error_from_response(http_status, body_bytes, *, method="", path="", retry_af
         summary = "%s [%s]" % (summary, described) if summary else described
     if not summary:
         summary = "unexpected response (%s)" % (_excerpt(body_bytes)[:200].strip() or "empty body")
+    security = extra.get("security") or {}
+    if extra.get("reasonCode") == "missing-permissions" and security:
+        # Say which permission is missing: what the context owner must grant.
+        summary += " [missing-permissions: required any of %s; present %s]" % (
+            ", ".join(map(str, security.get("requiredAnyOfPermissions") or [])) or "?",
+            ", ".join(map(str, security.get("presentPermissions") or [])) or "none")
     message = "KSeF %s %s failed with HTTP %s: %s" % (method, path, http_status, summary)
     kwargs = dict(http_status=http_status, errors=errors, reference_number=reference_number,
                   retry_after=retry_after, body=_excerpt(body_bytes))

@@ -40,3 +40,7 @@ from . import res_company_ksef_payment
 from . import account_bank_statement_line_ksef
 from . import ksef_service_status
 from . import account_move_ksef_outage
+from . import res_company_ksef_office
+from . import ksef_permission
+from . import ksef_overview
+from . import res_company_ksef_fairness

@@ -13,6 +13,7 @@ next run fetches the same window again and skips what was already imported.
 """
 import datetime
 import logging
+import time
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
@@ -120,10 +121,17 @@ class ResCompany(models.Model):
     @api.model
     def _l10n_pl_ksef_cron_receive_invoices(self):
         """Scheduled action: fetch new purchase invoices of every company that receives from KSeF."""
-        companies = self.sudo().search([('l10n_pl_ksef_receive_enabled', '=', True)])
         retry_at = None
-        for company in companies:
-            result = company._l10n_pl_ksef_receive_invoices()
+        deadline = self._l10n_pl_ksef_receiving_deadline()
+        # Fair turns across companies (res_company_ksef_fairness.py): least recently tried first.
+        for company in self._l10n_pl_ksef_receiving_turns():
+            if time.monotonic() > deadline:
+                retry_at = fields.Datetime.now()  # the rest in the next run, right away
+                break
+            with company._l10n_pl_ksef_receiving_turn() as mine:
+                if not mine:
+                    continue  # another worker is receiving for this company
+                result = company._l10n_pl_ksef_receive_invoices()
             if result['retry_at']:
                 retry_at = min(retry_at or result['retry_at'], result['retry_at'])
         if retry_at:

@@ -5,3 +5,4 @@ from . import ksef_certificate_generate
 from . import ksef_certificate_request
 from . import ksef_token_generate
 from . import ksef_certificate_switch
+from . import ksef_permission_grant

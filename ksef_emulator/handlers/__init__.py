@@ -19,6 +19,7 @@ MODULES = [
     "attachments",    # consent to invoices with attachments (testdata + status)
     "collective",     # collective identifiers (IZ)
     "status_service", # KSeF's status service "Latarnia" and the API's answers during an outage
+    "permissions",    # grants, queries, revocation, operation status (office mode)
 ]
 
 

@@ -358,7 +358,11 @@ def _current_permissions(app, row):
         if token is None or token["status"] in ("Revoked", "Revoking"):
             raise ApiError(21301, details=["Token KSeF został unieważniony."])
         return json.loads(token["permissions"])
-    return permissions_for(app.store, row["context_type"], row["context_value"], row["subject_type"], row["subject_value"])
+    permissions = permissions_for(app.store, row["context_type"], row["context_value"], row["subject_type"],
+                                  row["subject_value"])
+    if not permissions:  # every grant in the context was revoked since the login
+        raise ApiError(21301, details=["Brak przypisanych uprawnień w kontekście %s." % row["context_value"]])
+    return permissions
 
 
 def _access_token(app, row, permissions):

@@ -53,6 +53,7 @@ def test_problem_details_403_reason_and_security():
     assert isinstance(error, KsefForbidden)
     assert error.reason_code == "missing-permissions"
     assert error.security["requiredAnyOfPermissions"] == ["InvoiceWrite"]
+    assert "required any of InvoiceWrite; present InvoiceRead" in error.message
 
 
 def test_problem_details_410():
