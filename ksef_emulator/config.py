@@ -43,6 +43,7 @@ DEFAULTS = {
     "tokenActivationDelaySeconds": 0.0,      # POST /tokens: Pending this long, then Active
     # limits and diagnostics
     "rateLimitsEnabled": True,
+    "systemWarning": "",                    # X-System-Warning on every API answer, e.g. "[W1]: Planowana przerwa"
     "validateResponses": False,             # check every response against open-api.json (500 on mismatch)
     "logRequests": True,
 }
