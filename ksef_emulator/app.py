@@ -186,6 +186,10 @@ def system_warning(request, config):
     parts = [config["systemWarning"]] if config["systemWarning"] else []
     test_warning = request.headers.get("X-Test-System-Warning")
     if test_warning and config["environment"] == "TE":
+        try:  # http.server hands header bytes over as latin-1; clients send UTF-8
+            test_warning = test_warning.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
         parts.append(test_warning)
     return ascii_fold(" | ".join(parts)) if parts else ""
 

@@ -7,8 +7,10 @@ permissions, rate limits, security) is read from the same file, so the emulator
 follows the spec rather than a hand-copied table.
 """
 import copy
+import datetime
 import json
 import os
+import re
 import threading
 
 import jsonschema
@@ -18,6 +20,31 @@ from referencing.jsonschema import DRAFT4
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "open-api.json")
 _SPEC_URI = "urn:ksef:open-api"
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+FORMAT_CHECKER = jsonschema.FormatChecker(())
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def _is_date(value):
+    """``format: date``: a real calendar day ``YYYY-MM-DD`` (a malformed one is 21405, not a crash)."""
+    if not isinstance(value, str):
+        return True
+    if len(value) != 10:
+        return False
+    datetime.date.fromisoformat(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _is_date_time(value):
+    """``format: date-time``: ISO 8601 as .NET parses it (the offset may be missing: local time)."""
+    if not isinstance(value, str):
+        return True
+    if not _DATE_TIME.match(value):
+        return False
+    datetime.date.fromisoformat(value[:10])
+    hour, minute = int(value[11:13]), int(value[14:16])
+    return hour < 24 and minute < 60
 
 
 def _convert_nullable(node):
@@ -106,7 +133,7 @@ class OpenApi:
         validator = self._validators.get(cache_key)
         if validator is None:
             schema = _convert_nullable(self._rebase(self._inline(copy.deepcopy(schema))))
-            validator = jsonschema.Draft4Validator(schema, registry=self._registry)
+            validator = jsonschema.Draft4Validator(schema, registry=self._registry, format_checker=FORMAT_CHECKER)
             with self._lock:
                 self._validators[cache_key] = validator
         return validator

@@ -24,7 +24,7 @@ _logger = logging.getLogger(__name__)
 
 #: Without a checkpoint, the first run fetches invoices stored in KSeF during this period.
 INITIAL_LOOKBACK = datetime.timedelta(days=30)
-#: KSeF accepts a date range of at most 3 months; a longer gap is fetched window by window.
+#: KSeF accepts a date range of at most 100 days (API 2.9.0); a longer gap is fetched window by window.
 MAX_WINDOW = datetime.timedelta(days=89)
 #: Seconds one run waits for KSeF to prepare an export before trying again later.
 EXPORT_WAIT_SECONDS = 20.0
@@ -221,7 +221,7 @@ class ResCompany(models.Model):
         return True
 
     def _l10n_pl_ksef_receive_window(self):
-        """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long."""
+        """``(from, to | None)`` of the next export: from the checkpoint, at most MAX_WINDOW long."""
         env_key = self._l10n_pl_ksef_environment_key()
         checkpoint = self.l10n_pl_ksef_receive_checkpoint if self.l10n_pl_ksef_receive_env_key == env_key else False
         now = datetime.datetime.now(datetime.timezone.utc)
