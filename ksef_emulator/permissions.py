@@ -4,8 +4,9 @@ The owner of a NIP context (certificate NIP equal to the context NIP) holds ever
 owner permission. Anyone else needs a grant, created through the admin API
 (``POST /admin/permissions``) and kept in the ``kv`` table.
 """
+# OwnerPermissionScope (open-api.json 2.9.0) lists CollectiveIdentifierManage among owner permissions.
 OWNER_PERMISSIONS = ["InvoiceRead", "InvoiceWrite", "Introspection", "CredentialsRead", "CredentialsManage",
-                     "SubunitManage"]
+                     "SubunitManage", "CollectiveIdentifierManage"]
 
 
 def _grant_key(context_type, context_value, subject_type, subject_value):
