@@ -145,10 +145,14 @@ class EmulatorApp:
                 try:
                     body = request.json()
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise errors.ApiError(21405, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])
-                if body is None:
+                    raise errors.ApiError(21001, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])  # 2.9.0 tables
+                if body is None and operation.body_required:
                     problems.append("(body): request body is required")
                 else:
+                    # OpenAPI 3.0: requestBody.required defaults to false, so an absent body is an empty
+                    # object, valid when the schema requires nothing (e.g. a revocation without a reason).
+                    if body is None:
+                        body = request._json = {}
                     problems.extend(self.openapi.request_body_errors(operation, body))
             if problems:
                 raise errors.ApiError(21405, details=problems)

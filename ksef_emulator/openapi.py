@@ -78,6 +78,7 @@ class Operation:
         body = (raw.get("requestBody") or {}).get("content") or {}
         self.request_schema = (body.get("application/json") or {}).get("schema")
         self.request_content_types = list(body.keys())
+        self.body_required = bool((raw.get("requestBody") or {}).get("required"))
         self.responses = raw.get("responses") or {}
 
     @property

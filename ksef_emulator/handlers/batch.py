@@ -44,7 +44,7 @@ def open_batch(request):
     try:
         body = request.json()
     except ValueError as exc:
-        raise ApiError(21405, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])
+        raise ApiError(21001, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])  # 2.9.0: "Nieczytelna treść."
     if not isinstance(body, dict) or not isinstance(body.get("batchFile") or {}, dict):
         raise ApiError(21405, details=app.openapi.request_body_errors(request.operation, body)
                        or ["(body): oczekiwano obiektu JSON."])
