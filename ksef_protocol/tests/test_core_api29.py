@@ -98,3 +98,14 @@ def test_close_uses_its_own_rate_group(fake_server, fake_client):
     fake_client.limiter.acquire("onlineSession")  # the open counter is exhausted...
     fake_client.close_online_session("REF")     # ...and closing still goes through
     assert fake_server.calls("POST", "/sessions/online/REF/close")
+
+
+def test_token_with_collective_identifier_permission(emulator, emulator_client):
+    """TokenPermissionType gained CollectiveIdentifierManage (2.7.0); the owner holds it (OwnerPermissionScope)."""
+    from ksef_protocol import certificates as certs
+    cert, key = certs.generate_test_certificate(NIP, key_type="EC")
+    emulator_client.authenticate_with_certificate(NIP, cert, key)
+    reference, token = emulator_client.generate_ksef_token(["InvoiceRead", "CollectiveIdentifierManage"],
+                                                           "Token identyfikatorów zbiorczych")
+    assert token and set(emulator_client.get_ksef_token(reference)["requestedPermissions"]) == {
+        "InvoiceRead", "CollectiveIdentifierManage"}
