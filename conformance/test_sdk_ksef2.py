@@ -192,3 +192,25 @@ def test_collective_identifiers(client, emulator, collective_identifiers_served)
     created = auth.collective_identifiers.generate(ksef_numbers=numbers)
     number = getattr(created, "collective_identifier_number", created)
     assert str(number).startswith(seller + "-IZ")
+
+
+def test_errors_and_rate_limits_reach_the_sdk_as_documented(client, emulator):
+    """A 400 carries its exceptionCode; on 429 the SDK waits
+    for Retry-After and retries (limity-api.md), so the call still succeeds."""
+    from ksef2 import KSeFApiError
+    auth = token_login(client, emulator, random_nip())
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    with pytest.raises(Exception, match="100 days"):  # refused by the SDK itself, as the docs limit it
+        InvoicesFilter(role="seller", date_type="issue_date", date_from=start,
+                       date_to=start + datetime.timedelta(days=150))
+    with pytest.raises(KSeFApiError) as error:  # 21173 "Brak sesji o wskazanym numerze referencyjnym."
+        auth.invoice_sessions.download_upo("20260101-SO-0000000000-0000000000-00",
+                                           upo_reference_number="20260101-UP-0000000000-0000000000-00")
+    assert "21173" in str(error.value)
+    emulator.admin("/config", {"rateLimitsEnabled": True})
+    try:
+        for _ in range(12):  # "other" endpoints: 10 req/s; the 11th gets 429 + Retry-After
+            assert auth.limits.get_context_limits().collective_identifier.max_invoices == 500
+    finally:
+        emulator.admin("/config", {"rateLimitsEnabled": False})
+        emulator.admin("/rate-limits/reset")

@@ -261,3 +261,29 @@ def test_collective_identifiers(client, emulator, collective_identifiers_served)
     assert sorted(item.ksef_number for item in invoices.invoices) == sorted(numbers)
     by_invoice = client.collective_identifiers.list_by_ksef_number(numbers[0], access_token=access, page_size=10)
     assert number in [item.collective_identifier_number for item in by_invoice.collective_identifiers]
+
+
+def test_errors_and_rate_limits_reach_the_sdk_as_documented(client, emulator):
+    """A 400 carries its exceptionCode; a 429 carries
+    Retry-After (limity-api.md: "Dokładny czas blokady jest zwracany w nagłówku odpowiedzi Retry-After")."""
+    from ksef_client.exceptions import KsefApiError, KsefRateLimitError
+    nip = random_nip()
+    access = token_login(client, emulator, nip).access_token
+    # The SDK refuses a range over 100 days itself ("100 dni w strefie UTC", InvoiceQueryDateRange)
+    with pytest.raises(ValueError, match="100 days"):
+        client.invoices.query_invoice_metadata_by_date_range(
+            subject_type=m.InvoiceQuerySubjectType.SUBJECT1, date_type=m.InvoiceQueryDateType.ISSUE,
+            date_from="2026-01-01T00:00:00Z", date_to="2026-06-01T00:00:00Z", access_token=access)
+    with pytest.raises(KsefApiError) as error:  # 21173 "Brak sesji o wskazanym numerze referencyjnym."
+        client.sessions.get_session_status("20260101-SO-0000000000-0000000000-00", access_token=access)
+    assert error.value.status_code == 400 and "21173" in str(error.value.response_body)
+    emulator.admin("/config", {"rateLimitsEnabled": True})
+    try:
+        client.limits.get_context_limits(access)
+        with pytest.raises(KsefRateLimitError) as limited:
+            for _ in range(40):  # "other" endpoints: 10 req/s
+                client.limits.get_context_limits(access)
+        assert limited.value.status_code == 429 and limited.value.retry_after >= 1
+    finally:
+        emulator.admin("/config", {"rateLimitsEnabled": False})
+        emulator.admin("/rate-limits/reset")
