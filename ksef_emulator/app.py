@@ -114,12 +114,12 @@ class EmulatorApp:
             response = json_response(500, {"title": "Internal Server Error", "status": 500,
                                            "detail": "KSeF emulator bug; see its log."},
                                      content_type="application/problem+json")
-        if route.operation is not None and self.config["validateResponses"]:
-            response = self._checked(route.operation, response)
         if route.operation is not None:
             warning = system_warning(request, self.config)
             if warning:
                 response.headers["X-System-Warning"] = warning
+        if route.operation is not None and self.config["validateResponses"]:
+            response = self._checked(route.operation, response)
         return response
 
     def _run(self, route, request):
@@ -176,7 +176,8 @@ class EmulatorApp:
             body = json.loads(response.body)
         else:
             body = response.body or None
-        problems = self.openapi.response_errors(operation, response.status, response.content_type, body)
+        problems = self.openapi.response_errors(operation, response.status, response.content_type, body,
+                                                response.headers)
         if not problems:
             return response
         self.log("RESPONSE-MISMATCH %s %s: %s" % (operation.key, response.status, problems))

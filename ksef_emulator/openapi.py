@@ -212,11 +212,29 @@ class OpenApi:
             return self._resolve(schema["allOf"][0])
         return schema if isinstance(schema, dict) else {}
 
-    def response_errors(self, operation, status, content_type, body):
-        """Validate a response the emulator produced. ``body`` is parsed JSON, or bytes for XML."""
+    def response_errors(self, operation, status, content_type, body, headers=None):
+        """Validate a response the emulator produced. ``body`` is parsed JSON, or bytes for XML;
+        ``headers`` (name -> value) are checked against the headers the spec documents for the status."""
         spec_response = operation.responses.get(str(status))
         if spec_response is None:
             return ["status %s is not documented for %s" % (status, operation.key)]
+        header_problems = self._header_errors(operation, status, spec_response, headers or {})
+        return header_problems + self._body_errors(operation, status, spec_response, content_type, body)
+
+    def _header_errors(self, operation, status, spec_response, headers):
+        documented = {name.lower(): spec for name, spec in (spec_response.get("headers") or {}).items()}
+        messages = []
+        for name, value in headers.items():
+            spec = documented.get(name.lower())
+            if spec is None or "schema" not in spec:
+                continue
+            schema = spec["schema"]
+            coerced = _coerce(value, self._resolve(schema))
+            for message in self.schema_errors("hdr:%s:%s:%s" % (operation.key, status, name.lower()), schema, coerced):
+                messages.append("header %s: %s" % (name, message.split(": ", 1)[-1]))
+        return messages
+
+    def _body_errors(self, operation, status, spec_response, content_type, body):
         content = spec_response.get("content") or {}
         if not content:
             return [] if body in (None, b"", "") else ["%s %s: documented without a body" % (operation.key, status)]

@@ -215,3 +215,18 @@ def test_optional_request_body_may_be_absent(api, person):  # noqa: F811
     serial = enroll(api, access, new_key("ec"))
     assert api.post("/certificates/%s/revoke" % serial, access).status_code == 204
     assert code_of(api.post("/certificates/enrollments", access)) == 21405
+
+
+def test_documented_response_headers_are_validated_too():
+    """validateResponses also checks the headers the spec documents (x-ms-meta-hash: Sha256HashBase64,
+    Retry-After: integer)."""
+    from ksef_emulator.openapi import get_openapi
+    openapi = get_openapi()
+    download = openapi.operation("GET", "/invoices/ksef/{ksefNumber}")
+    good = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    assert openapi.response_errors(download, 200, "application/xml", b"<a/>", {"x-ms-meta-hash": good}) == []
+    assert openapi.response_errors(download, 200, "application/xml", b"<a/>", {"x-ms-meta-hash": "abc"})
+    limits = openapi.operation("GET", "/rate-limits")
+    body = {"status": {"code": 429, "description": "Too Many Requests", "details": ["x"]}}
+    assert openapi.response_errors(limits, 429, "application/json", body, {"Retry-After": "30"}) == []
+    assert openapi.response_errors(limits, 429, "application/json", body, {"Retry-After": "soon"})
