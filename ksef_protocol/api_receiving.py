@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .batch import unpack_archive
-from ._dates import parse_datetime, warsaw_midnight
+from ._dates import format_datetime, parse_datetime, warsaw_midnight
 from .crypto import sha256_b64
 from .errors import KsefOperationFailed, KsefOperationPending, KsefProtocolError
 from .public_keys import USAGE_SYMMETRIC_KEY
@@ -108,7 +108,25 @@ class ReceivingApiMixin:
                              idempotent=True) or {}
 
     def iter_invoice_metadata(self, filters, *, page_size=250, sort_order="Asc"):
-        """Yield every ``InvoiceMetadata`` dict matching ``filters`` across pages and truncation windows."""
+        """Yield every ``InvoiceMetadata`` dict matching ``filters`` across pages and truncation windows.
+
+        A ``dateRange`` longer than KSeF's 100 days is queried window by window (ascending order only)."""
+        date_range = (filters or {}).get("dateRange") or {}
+        start, end = parse_datetime(date_range.get("from")), parse_datetime(date_range.get("to"))
+        if start and end and end - start > MAX_DATE_RANGE and sort_order == "Asc":
+            seen = set()  # both bounds are inclusive: a record on a window boundary comes twice
+            for window_start, window_end in date_windows(start, end):
+                window = copy.deepcopy(filters)
+                window["dateRange"]["from"] = format_datetime(window_start)
+                window["dateRange"]["to"] = format_datetime(window_end)
+                for invoice in self._iter_invoice_metadata(window, page_size, sort_order):
+                    if invoice.get("ksefNumber") not in seen:
+                        seen.add(invoice.get("ksefNumber"))
+                        yield invoice
+            return
+        yield from self._iter_invoice_metadata(filters, page_size, sort_order)
+
+    def _iter_invoice_metadata(self, filters, page_size, sort_order):
         filters = copy.deepcopy(filters)
         _check_filters(filters)
         date_field = DATE_FIELDS[filters["dateRange"]["dateType"]]

@@ -109,3 +109,22 @@ def test_token_with_collective_identifier_permission(emulator, emulator_client):
                                                            "Token identyfikatorów zbiorczych")
     assert token and set(emulator_client.get_ksef_token(reference)["requestedPermissions"]) == {
         "InvoiceRead", "CollectiveIdentifierManage"}
+
+
+def test_metadata_over_more_than_100_days_is_queried_window_by_window(fake_server, fake_client):
+    import json as _json
+
+    asked = []
+
+    def page(method, path, headers, body):
+        date_range = _json.loads(body)["dateRange"]
+        asked.append((date_range["from"], date_range["to"]))
+        # the same boundary record in two windows is yielded once
+        return 200, {}, {"hasMore": False, "isTruncated": False,
+                         "invoices": [{"ksefNumber": "K-%s" % date_range["from"][:10]}, {"ksefNumber": "K-edge"}]}
+    fake_server.script("POST", "/invoices/query/metadata", [page])
+    found = list(fake_client.iter_invoice_metadata({"subjectType": "Subject2", "dateRange": {
+        "dateType": "PermanentStorage", "from": "2026-01-01T00:00:00Z", "to": "2026-08-01T00:00:00Z"}}))
+    assert len(asked) == 3 and asked[0][0] == "2026-01-01T00:00:00.000Z" and asked[-1][1] == "2026-08-01T00:00:00.000Z"
+    assert all(a[1] == b[0] for a, b in zip(asked, asked[1:]))
+    assert [item["ksefNumber"] for item in found] == ["K-2026-01-01", "K-edge", "K-2026-04-11", "K-2026-07-20"]
