@@ -233,7 +233,16 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _serve(self):
         app = self.server.app
         started = time.perf_counter()
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is not a number: unreadable request
+            self.close_connection = True
+            request = Request(app, self.command, self.path, self.headers, b"", self.client_address[0])
+            response = json_response(400, errors.exception_response(
+                errors.ApiError(21001, details=["Nieprawidłowa długość treści żądania."]), app.now_iso()))
+            self._write(response)
+            self._log(app, request, response.status, started, "")
+            return
         request = Request(app, self.command, self.path, self.headers, body, self.client_address[0])
         fault = None
         if not request.path.startswith("/admin"):

@@ -230,3 +230,16 @@ def test_documented_response_headers_are_validated_too():
     body = {"status": {"code": 429, "description": "Too Many Requests", "details": ["x"]}}
     assert openapi.response_errors(limits, 429, "application/json", body, {"Retry-After": "30"}) == []
     assert openapi.response_errors(limits, 429, "application/json", body, {"Retry-After": "soon"})
+
+
+def test_unreadable_content_length_is_a_json_400(api):
+    parsed = urllib.parse.urlsplit(api.emu.base_url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection.putrequest("POST", "/v2/tokens")
+    connection.putheader("Content-Length", "abc")
+    connection.endheaders()
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == 400
+    assert body["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21001
