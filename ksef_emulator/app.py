@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import traceback
+import unicodedata
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import errors
@@ -23,7 +24,7 @@ from .handlers import register_all
 from .keys import KeyStore
 from .openapi import get_openapi
 from .presign import UrlSigner
-from .ratelimit import DEFAULT_LIMITS, RateLimiter, group_for
+from .ratelimit import LimitPolicy, RateLimiter, group_for, spec_group
 from .store import Store
 from .web import Request, Router, json_response
 
@@ -55,6 +56,7 @@ class EmulatorApp:
         self.keys = KeyStore(self.store, self.clock)
         self.faults = FaultInjector()
         self.limiter = RateLimiter(self.clock)
+        self.limit_policy = LimitPolicy(self.openapi, self.store)
         self.signer = UrlSigner(self.store, self.clock)
         self.default_host = "127.0.0.1"
         self.services = {}  # handler modules may publish helpers here for each other
@@ -117,6 +119,10 @@ class EmulatorApp:
             response = json_response(500, {"title": "Internal Server Error", "status": 500,
                                            "detail": "KSeF emulator bug; see its log."},
                                      content_type="application/problem+json")
+        if route.operation is not None:
+            warning = system_warning(request, self.config)
+            if warning:
+                response.headers["X-System-Warning"] = warning
         if route.operation is not None and self.config["validateResponses"]:
             response = self._checked(route.operation, response)
         return response
@@ -126,15 +132,15 @@ class EmulatorApp:
         if route.token:
             request.auth = self.tokens.resolve(request, TOKEN_TYPES[route.token])
         if operation is not None and self.config["rateLimitsEnabled"]:
-            limits = operation.rate_limits or DEFAULT_LIMITS
-            group = route.rate_group or group_for(operation)
-            if request.auth is not None:
-                key = (request.auth.context_type, request.auth.context_value, request.client_ip, group)
-            else:
-                key = (None, None, request.client_ip, group)
-            verdict = self.limiter.check(key, limits, request.received_at)
-            if verdict:
-                raise errors.RateLimited(*verdict)
+            context = (request.auth.context_type, request.auth.context_value) if request.auth is not None else None
+            counter = route.rate_group or group_for(operation)
+            limits = self.limit_policy.limits_for(context, route.rate_group or spec_group(operation), operation)
+            for name, group_limits in (("global", self.limit_policy.limits_for(context, "global", operation)),
+                                       (counter, limits)):
+                verdict = self.limiter.check(context + (request.client_ip, name) if context else
+                                             (None, None, request.client_ip, name), group_limits, request.received_at)
+                if verdict:
+                    raise errors.RateLimited(*verdict)
         if route.permissions and request.auth is not None and request.auth.token_type == "access":
             if not set(route.permissions) & set(request.auth.permissions):
                 raise errors.missing_permissions(route.permissions, request.auth.permissions)
@@ -144,10 +150,14 @@ class EmulatorApp:
                 try:
                     body = request.json()
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise errors.ApiError(21405, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])
-                if body is None:
+                    raise errors.ApiError(21001, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])  # 2.9.0 tables
+                if body is None and operation.body_required:
                     problems.append("(body): request body is required")
                 else:
+                    # OpenAPI 3.0: requestBody.required defaults to false, so an absent body is an empty
+                    # object, valid when the schema requires nothing (e.g. a revocation without a reason).
+                    if body is None:
+                        body = request._json = {}
                     problems.extend(self.openapi.request_body_errors(operation, body))
             if problems:
                 raise errors.ApiError(21405, details=problems)
@@ -171,12 +181,35 @@ class EmulatorApp:
             body = json.loads(response.body)
         else:
             body = response.body or None
-        problems = self.openapi.response_errors(operation, response.status, response.content_type, body)
+        problems = self.openapi.response_errors(operation, response.status, response.content_type, body,
+                                                response.headers)
         if not problems:
             return response
         self.log("RESPONSE-MISMATCH %s %s: %s" % (operation.key, response.status, problems))
         return json_response(500, {"title": "Emulator response does not match open-api.json", "status": 500,
                                    "detail": "; ".join(problems)[:2000]}, content_type="application/problem+json")
+
+
+def system_warning(request, config):
+    """``X-System-Warning``: the configured warning, and on TEST the echo of ``X-Test-System-Warning``
+    (open-api.json, ``SystemWarning``: ``[code]: message | [code]: message``, ASCII-folded)."""
+    parts = [config["systemWarning"]] if config["systemWarning"] else []
+    test_warning = request.headers.get("X-Test-System-Warning")
+    if test_warning and config["environment"] == "TE":
+        try:  # http.server hands header bytes over as latin-1; clients send UTF-8
+            test_warning = test_warning.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+        parts.append(test_warning)
+    return ascii_fold(" | ".join(parts)) if parts else ""
+
+
+def ascii_fold(text):
+    text = text.translate(_POLISH_FOLD)
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").replace("\r", " ").replace("\n", " ")
+
+
+_POLISH_FOLD = str.maketrans("łŁ", "lL")
 
 
 class _HttpHandler(BaseHTTPRequestHandler):
@@ -205,7 +238,16 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _serve(self):
         app = self.server.app
         started = time.perf_counter()
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is not a number: unreadable request
+            self.close_connection = True
+            request = Request(app, self.command, self.path, self.headers, b"", self.client_address[0])
+            response = json_response(400, errors.exception_response(
+                errors.ApiError(21001, details=["Nieprawidłowa długość treści żądania."]), app.now_iso()))
+            self._write(response)
+            self._log(app, request, response.status, started, "")
+            return
         request = Request(app, self.command, self.path, self.headers, body, self.client_address[0])
         fault = None
         if not request.path.startswith("/admin"):
@@ -254,6 +296,26 @@ class _HttpHandler(BaseHTTPRequestHandler):
             request.path, status, (time.perf_counter() - started) * 1000, who, (" " + extra) if extra else ""))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def __getattr__(self, name):
+        # Any other method (TRACE, OPTIONS, HEAD, PROPFIND...) gets KSeF's JSON 405, never the
+        # standard library's 501 HTML page.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self):
+        app = self.server.app
+        started = time.perf_counter()
+        self._read_body()
+        request = Request(app, self.command, self.path, self.headers, b"", self.client_address[0])
+        response = json_response(405, {"title": "Method Not Allowed", "status": 405, "instance": request.path,
+                                       "detail": "Metoda %s nie jest obsługiwana." % self.command},
+                                 headers={"Allow": "GET, POST, PUT, DELETE"}, content_type="application/problem+json")
+        if self.command == "HEAD":
+            response.body = b""
+        self._write(response)
+        self._log(app, request, response.status, started, "")
 
 
 class EmulatorServer(ThreadingHTTPServer):

@@ -30,7 +30,8 @@ DEFAULTS = {
     "batchPartWindowSecondsPerPart": 20 * 60,
     "presignedUrlTtlSeconds": 3600,
     "upoPageSize": 10000,                    # Dokument entries per session UPO page
-    "upoEnvironmentSuffix": False,           # TE/TR suffix in NazwaPodmiotuPrzyjmujacego (breaks the XSD "fixed")
+    "upoEnvironmentSuffix": True,            # " - środowisko testowe (TE)" in NazwaPodmiotuPrzyjmujacego as in the
+                                             # official TE samples (faktury/upo/przyklady); PRD has none
     "environment": "TE",                     # TE | TR | PRD: UPO receiver name suffix, FA(2) only on TE
     # receiving, KSeF certificates and tokens (handlers/receiving.py, certificates.py, tokens.py)
     "receivingTruncationLimit": 10000,       # records per query/export before isTruncated
@@ -44,6 +45,7 @@ DEFAULTS = {
     "permissionProcessingDelaySeconds": 0.0,  # /permissions/* operations stay 100 (and grants inactive) this long
     # limits and diagnostics
     "rateLimitsEnabled": True,
+    "systemWarning": "",                    # X-System-Warning on every API answer, e.g. "[W1]: Planowana przerwa"
     "validateResponses": False,             # check every response against open-api.json (500 on mismatch)
     "logRequests": True,
 }

@@ -8,7 +8,11 @@ from .clock import iso
 from .ids import is_valid_nip, reference_number
 
 TOKEN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",
-                     "EnforcementOperations", "Introspection")
+                     "EnforcementOperations", "Introspection", "CollectiveIdentifierManage")
+#: GenerateTokenRequest.description / TokenInfo.description: minLength 5, maxLength 256.
+DESCRIPTION_LENGTH = (5, 256)
+CONTEXT_TYPES = ("Nip", "InternalId")
+STATUSES = ("Pending", "Active", "Revoking", "Revoked", "Failed")
 
 
 def token_hash(token):
@@ -18,6 +22,17 @@ def token_hash(token):
 def create_token(store, clock, context_nip, permissions, description, *, context_type="Nip",
                  author_type="Nip", author_value=None, status="Active"):
     """Create a token; return ``{"token", "referenceNumber"}`` (the secret is shown only here)."""
+    if not isinstance(description, str) or not DESCRIPTION_LENGTH[0] <= len(description) <= DESCRIPTION_LENGTH[1]:
+        raise ValueError("description must be a string of %d to %d characters (open-api.json, GenerateTokenRequest)"
+                         % DESCRIPTION_LENGTH)
+    if context_type not in CONTEXT_TYPES:
+        raise ValueError("contextType must be one of %s" % ", ".join(CONTEXT_TYPES))
+    if status not in STATUSES:
+        raise ValueError("status must be one of %s" % ", ".join(STATUSES))
+    if not isinstance(permissions, (list, tuple)) or not all(isinstance(p, str) for p in permissions):
+        raise ValueError("permissions must be a list of strings")
+    if not isinstance(context_nip, str):
+        raise ValueError("nip must be a string")
     nip = context_nip.split("-", 1)[0]
     if not is_valid_nip(nip):
         raise ValueError("NIP %r is not a valid 10-digit NIP (checksum)." % context_nip)

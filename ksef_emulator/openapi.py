@@ -7,8 +7,10 @@ permissions, rate limits, security) is read from the same file, so the emulator
 follows the spec rather than a hand-copied table.
 """
 import copy
+import datetime
 import json
 import os
+import re
 import threading
 
 import jsonschema
@@ -18,6 +20,31 @@ from referencing.jsonschema import DRAFT4
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "open-api.json")
 _SPEC_URI = "urn:ksef:open-api"
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+FORMAT_CHECKER = jsonschema.FormatChecker(())
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def _is_date(value):
+    """``format: date``: a real calendar day ``YYYY-MM-DD`` (a malformed one is 21405, not a crash)."""
+    if not isinstance(value, str):
+        return True
+    if len(value) != 10:
+        return False
+    datetime.date.fromisoformat(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _is_date_time(value):
+    """``format: date-time``: ISO 8601 as .NET parses it (the offset may be missing: local time)."""
+    if not isinstance(value, str):
+        return True
+    if not _DATE_TIME.match(value):
+        return False
+    datetime.date.fromisoformat(value[:10])
+    hour, minute = int(value[11:13]), int(value[14:16])
+    return hour < 24 and minute < 60
 
 
 def _convert_nullable(node):
@@ -51,6 +78,7 @@ class Operation:
         body = (raw.get("requestBody") or {}).get("content") or {}
         self.request_schema = (body.get("application/json") or {}).get("schema")
         self.request_content_types = list(body.keys())
+        self.body_required = bool((raw.get("requestBody") or {}).get("required"))
         self.responses = raw.get("responses") or {}
 
     @property
@@ -106,7 +134,7 @@ class OpenApi:
         validator = self._validators.get(cache_key)
         if validator is None:
             schema = _convert_nullable(self._rebase(self._inline(copy.deepcopy(schema))))
-            validator = jsonschema.Draft4Validator(schema, registry=self._registry)
+            validator = jsonschema.Draft4Validator(schema, registry=self._registry, format_checker=FORMAT_CHECKER)
             with self._lock:
                 self._validators[cache_key] = validator
         return validator
@@ -184,11 +212,29 @@ class OpenApi:
             return self._resolve(schema["allOf"][0])
         return schema if isinstance(schema, dict) else {}
 
-    def response_errors(self, operation, status, content_type, body):
-        """Validate a response the emulator produced. ``body`` is parsed JSON, or bytes for XML."""
+    def response_errors(self, operation, status, content_type, body, headers=None):
+        """Validate a response the emulator produced. ``body`` is parsed JSON, or bytes for XML;
+        ``headers`` (name -> value) are checked against the headers the spec documents for the status."""
         spec_response = operation.responses.get(str(status))
         if spec_response is None:
             return ["status %s is not documented for %s" % (status, operation.key)]
+        header_problems = self._header_errors(operation, status, spec_response, headers or {})
+        return header_problems + self._body_errors(operation, status, spec_response, content_type, body)
+
+    def _header_errors(self, operation, status, spec_response, headers):
+        documented = {name.lower(): spec for name, spec in (spec_response.get("headers") or {}).items()}
+        messages = []
+        for name, value in headers.items():
+            spec = documented.get(name.lower())
+            if spec is None or "schema" not in spec:
+                continue
+            schema = spec["schema"]
+            coerced = _coerce(value, self._resolve(schema))
+            for message in self.schema_errors("hdr:%s:%s:%s" % (operation.key, status, name.lower()), schema, coerced):
+                messages.append("header %s: %s" % (name, message.split(": ", 1)[-1]))
+        return messages
+
+    def _body_errors(self, operation, status, spec_response, content_type, body):
         content = spec_response.get("content") or {}
         if not content:
             return [] if body in (None, b"", "") else ["%s %s: documented without a body" % (operation.key, status)]

@@ -8,8 +8,9 @@ owner permission. Anyone else needs a grant: one made through ``/permissions/*``
 from .clock import Clock
 from .grants import granted_permissions
 
+# OwnerPermissionScope (open-api.json 2.9.0) lists CollectiveIdentifierManage among owner permissions.
 OWNER_PERMISSIONS = ["InvoiceRead", "InvoiceWrite", "Introspection", "CredentialsRead", "CredentialsManage",
-                     "SubunitManage"]
+                     "SubunitManage", "CollectiveIdentifierManage"]
 
 
 def _grant_key(context_type, context_value, subject_type, subject_value):

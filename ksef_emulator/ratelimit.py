@@ -1,36 +1,97 @@
 """Sliding-window rate limits (1 s / 60 s / 60 min) per (context, client IP, group).
 
-Values come from each operation's ``x-rate-limits`` in open-api.json. Endpoints of
-the documented groups share one counter (e.g. opening and closing online sessions);
-other endpoints each have their own. Public endpoints are counted per IP only.
+Values and groups come from open-api.json: each operation's ``x-rate-limits`` and the
+``grupa`` column of its 429 description (e.g. ``onlineSessionClose``). Endpoints of one named
+group share one counter (the four ``collectiveIdentifier`` endpoints, the two
+``sessionInvoiceList`` ones...); endpoints of the group ``other`` each count alone.
+Operations without a group and limited per second only (``/auth/*``, ``/testdata/*``, public
+keys) form the ``anonymous`` group; every request also counts towards ``global``.
+``POST /testdata/rate-limits`` overrides the values per context (:class:`LimitPolicy`).
 """
 import bisect
 import collections
 import math
+import re
 import threading
 
-# Spec paths sharing one counter (limity-api.md). Unlisted operations count alone.
-GROUPS = {
-    "POST /sessions/online": "onlineSession",
-    "POST /sessions/online/{referenceNumber}/close": "onlineSession",
-    "POST /sessions/online/{referenceNumber}/invoices": "invoiceSend",
-    "POST /sessions/batch": "batchSession",
-    "POST /sessions/batch/{referenceNumber}/close": "batchSession",
-    "GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}": "invoiceStatus",
-    "GET /sessions": "sessionList",
-    "GET /sessions/{referenceNumber}/invoices": "sessionInvoiceList",
-    "GET /sessions/{referenceNumber}/invoices/failed": "sessionInvoiceList",
-    "GET /sessions/{referenceNumber}": "sessionMisc",
-    "GET /sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo": "sessionMisc",
-    "GET /sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo": "sessionMisc",
-    "GET /sessions/{referenceNumber}/upo/{upoReferenceNumber}": "sessionMisc",
-    "POST /invoices/query/metadata": "invoiceMetadata",
-    "POST /invoices/exports": "invoiceExport",
-    "GET /invoices/exports/{referenceNumber}": "invoiceExportStatus",
-    "GET /invoices/ksef/{ksefNumber}": "invoiceDownload",
-}
 DEFAULT_LIMITS = {"perSecond": 10, "perMinute": 30, "perHour": 120}
+# The example of GET /rate-limits in open-api.json 2.9.0 (-1: no limit in that window).
+ANONYMOUS_LIMITS = {"perSecond": 60, "perMinute": -1, "perHour": -1}
+GLOBAL_LIMITS = {"perSecond": 75, "perMinute": -1, "perHour": -1}
+# Groups of ApiRateLimitsOverride (POST /testdata/rate-limits) and EffectiveApiRateLimits.
+OVERRIDABLE_GROUPS = ("onlineSession", "batchSession", "invoiceSend", "invoiceStatus", "sessionList",
+                      "sessionInvoiceList", "sessionMisc", "invoiceMetadata", "invoiceExport",
+                      "invoiceExportStatus", "invoiceDownload", "collectiveIdentifier", "other")
 WINDOWS = (("perSecond", 1.0, "sekundę"), ("perMinute", 60.0, "minutę"), ("perHour", 3600.0, "godzinę"))
+_GROUP_CELL = re.compile(r"\|\s*([A-Za-z]+)\s*$")
+_WINDOW_NAMES = ("perSecond", "perMinute", "perHour")
+
+
+def spec_group(operation):
+    """The ``grupa`` of an operation's 429 table, ``anonymous`` for per-second-only public ones."""
+    description = ((operation.responses.get("429") or {}).get("description") or "").strip()
+    found = _GROUP_CELL.search(description)
+    if found:
+        return found.group(1)
+    return "anonymous"
+
+
+def group_for(operation):
+    """Counter name for a spec operation (``other`` endpoints count alone)."""
+    group = spec_group(operation)
+    return operation.key if group == "other" else group
+
+
+def default_group_limits(openapi):
+    """``{group: {perSecond, perMinute, perHour}}`` as the spec documents them (TE defaults)."""
+    limits = {"other": dict(DEFAULT_LIMITS), "anonymous": dict(ANONYMOUS_LIMITS), "global": dict(GLOBAL_LIMITS)}
+    for operation in openapi.operations.values():
+        group = spec_group(operation)
+        if group in limits or not operation.rate_limits:
+            continue
+        limits[group] = {name: operation.rate_limits.get(name, -1) for name in _WINDOW_NAMES}
+    return limits
+
+
+class LimitPolicy:
+    """Effective limits per context: the spec defaults, or the override set through
+    ``POST /testdata/rate-limits`` (``/production`` applies the PRD values, ten times lower than TE)."""
+
+    def __init__(self, openapi, store):
+        self.defaults = default_group_limits(openapi)
+        self._store = store
+
+    def effective(self, context):
+        """The full ``EffectiveApiRateLimits`` body for a context ``(type, value)`` or None."""
+        values = {group: dict(limits) for group, limits in self.defaults.items()}
+        if context is not None:
+            override = self._store.get_json("rate_limit_overrides", "%s:%s" % context, None)
+            if override:
+                for group, limits in override.items():
+                    values.setdefault(group, {}).update(limits)
+        return values
+
+    def limits_for(self, context, group_name, operation):
+        """``{perSecond, perMinute, perHour}`` for one request (``group_name`` as in the spec)."""
+        values = self.effective(context) if context is not None else self.defaults
+        limits = values.get(group_name)
+        if limits is None:
+            return operation.rate_limits or DEFAULT_LIMITS
+        return limits
+
+    def set_override(self, context, rate_limits):
+        self._store.put_json("rate_limit_overrides", "%s:%s" % context, rate_limits)
+
+    def set_production(self, context):
+        production = {}
+        for group, limits in self.defaults.items():
+            if group in ("anonymous", "global"):
+                continue
+            production[group] = {name: (max(1, value // 10) if value > 0 else value) for name, value in limits.items()}
+        self.set_override(context, production)
+
+    def reset(self, context):
+        self._store.put_json("rate_limit_overrides", "%s:%s" % context, {})
 
 
 class RateLimiter:
@@ -45,7 +106,7 @@ class RateLimiter:
 
     def check(self, key, limits, now=None):
         """Record one request for ``key`` arriving at ``now`` (default: the clock's time); return None,
-        or ``(retry_after_seconds, message)`` if it is over a limit."""
+        or ``(retry_after_seconds, message)`` if it is over a limit. A limit of -1 (or 0) is no limit."""
         now = self._clock.time() if now is None else now
         with self._lock:
             hits = self._hits[key]
@@ -53,7 +114,7 @@ class RateLimiter:
                 hits.popleft()
             for name, window, label in WINDOWS:
                 limit = limits.get(name)
-                if not limit:
+                if not limit or limit < 0:
                     continue
                 start = now - window
                 inside = [t for t in hits if t > start] if window < 3600.0 else hits
@@ -67,8 +128,3 @@ class RateLimiter:
             else:
                 hits.append(now)
         return None
-
-
-def group_for(operation):
-    """Counter name for a spec operation."""
-    return GROUPS.get(operation.key, operation.key)

@@ -3,7 +3,9 @@
 One function, :func:`select_invoices`, turns an ``InvoiceQueryFilters`` object (open-api.json)
 into the sorted list of ``InvoiceMetadata`` the caller's context may see, applying the
 documented rules: the subject type decides the caller's role on the invoice, the date range
-is at most 3 months, a date without an offset is Europe/Warsaw time, and with
+is at most 100 days ("100 dni w strefie UTC", API 2.9.0; it was 3 months), a date without an offset is
+read as Europe/Warsaw time (the 2.9.0 text lists only ``Z`` or an explicit offset; clients must send one),
+and with
 ``restrictToPermanentStorageHwmDate`` the range ends at the high-water mark (HWM).
 
 Timestamps are compared as whole microseconds (the precision of the dates the API returns),
@@ -26,6 +28,7 @@ SUBJECT_TYPES_BY_CONTEXT = {"Nip": SUBJECT_TYPES, "NipVatUe": SUBJECT_TYPES, "In
                             "PeppolId": ()}
 DATE_COLUMNS = {"Invoicing": "invoicing_ts", "PermanentStorage": "permanent_storage_ts"}
 FORM_TYPES = {"FA": ("FA",), "PEF": ("PEF",), "FA_RR": ("FA_RR", "RR")}
+MAX_RANGE = datetime.timedelta(days=100)  # InvoiceQueryDateRange: "100 dni w strefie UTC"
 AMOUNT_FIELDS = {"Brutto": "grossAmount", "Netto": "netAmount", "Vat": "vatAmount"}
 
 
@@ -194,9 +197,9 @@ def resolve_range(app, date_range):
     if end is not None and end < start:
         raise ApiError(21405, details=["dateRange.to (%s) jest wcześniejsza niż dateRange.from (%s)." % (
             date_range["to"], date_range["from"])])
-    if _add_months(start, 3) < (end or app.clock.now()):
-        raise ApiError(21405, details=["Zakres dat (dateRange) może obejmować najwyżej 3 miesiące; "
-                                       "podziel zapytanie na krótsze okresy."])
+    if (end or app.clock.now()) - start > MAX_RANGE:
+        raise ApiError(21405, details=["Zakres dat (dateRange) może obejmować najwyżej %d dni w strefie UTC; "
+                                       "podziel zapytanie na krótsze okresy." % MAX_RANGE.days])
     end_us = micros(end) if end is not None else micros(app.clock.now())
     if date_type != "PermanentStorage":
         return micros(start), end_us, None

@@ -44,6 +44,7 @@ class EmulatorHandle:
         self.process = None
         self.port = 0
         self.startup_seconds = None
+        self._log_checked = 0
         self._start()
 
     # -- process control ------------------------------------------------------------------------
@@ -137,6 +138,19 @@ class EmulatorHandle:
     def create_token(self, nip, permissions=("InvoiceRead", "InvoiceWrite"), description="test token"):
         """Shortcut for ``POST /admin/tokens``; returns ``{"token", "referenceNumber"}``."""
         return self.admin("/tokens", {"nip": nip, "permissions": list(permissions), "description": description})
+
+    def contract_violations(self):
+        """Log lines written since the last call where the emulator broke open-api.json (a response that did
+        not match the spec, turned into a 500) or crashed (a traceback). Tests fail on any."""
+        text = self.log_text()
+        new, self._log_checked = text[self._log_checked:], len(text)
+        return [line for line in new.splitlines() if line.startswith(("RESPONSE-MISMATCH", "ERROR "))]
+
+    def assert_contract_clean(self):
+        violations = self.contract_violations()
+        if violations:
+            raise EmulatorError("the KSeF emulator broke its contract (open-api.json 2.9.0):\n%s"
+                                % "\n".join(violations[:20]))
 
     def log_text(self):
         try:

@@ -12,14 +12,24 @@ import json
 
 from lxml import etree
 
-from .clock import UTC, iso
+from .clock import UTC
 from .ids import reference_number
+from .receiving_query import warsaw_offset_hours
 from .xmlsig import sign_enveloped
 
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
 CONTEXT_ELEMENTS = {"Nip": "Nip", "InternalId": "IdWewnetrzny", "NipVatUe": "IdZlozonyVatUE", "PeppolId": "IdDostawcyUslugPeppol"}
 ENVIRONMENT_SUFFIX = {"TE": " - środowisko testowe (TE)", "TR": " - środowisko przedprodukcyjne (TR)"}
 PAGE_SIZE = 10000
+
+
+def warsaw_time(timestamp):
+    """UPO timestamps as in the official v4-3 samples: milliseconds and the Europe/Warsaw offset,
+    e.g. ``2025-09-16T11:05:40.841+02:00``."""
+    moment = datetime.datetime.fromtimestamp(timestamp, UTC)
+    hours = warsaw_offset_hours(moment)
+    local = moment + datetime.timedelta(hours=hours)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d+%02d:00" % (local.microsecond // 1000, hours)
 
 
 def _sub(parent, name, text=None):
@@ -63,8 +73,8 @@ def build_upo(app, session, invoices, page=None):
         _sub(document, "NumerKSeFDokumentu", invoice["ksef_number"])
         _sub(document, "NumerFaktury", invoice["invoice_number"])
         _sub(document, "DataWystawieniaFaktury", invoice["issue_date"])
-        _sub(document, "DataPrzeslaniaDokumentu", iso(invoice["invoicing_ts"]))
-        _sub(document, "DataNadaniaNumeruKSeF", iso(invoice["acquisition_ts"]))
+        _sub(document, "DataPrzeslaniaDokumentu", warsaw_time(invoice["invoicing_ts"]))
+        _sub(document, "DataNadaniaNumeruKSeF", warsaw_time(invoice["acquisition_ts"]))
         _sub(document, "SkrotDokumentu", invoice["invoice_hash"])
         _sub(document, "TrybWysylki", invoice["invoicing_mode"])
     signer = app.keys.upo_signing

@@ -36,3 +36,15 @@ def format_datetime(moment):
 def utc_from_timestamp(seconds):
     """Aware UTC datetime from Unix seconds."""
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+
+
+def warsaw_midnight(day):
+    """``YYYY-MM-DD`` (a Polish calendar day such as ``issueDate``) as the ISO date-time of its midnight
+    in Europe/Warsaw with an explicit offset (KSeF date ranges need ``Z`` or an offset since API 2.9.0)."""
+    date = datetime.date.fromisoformat(str(day)[:10])
+    # EU summer time: from the last Sunday of March to the last Sunday of October (01:00 UTC).
+    def last_sunday(month):
+        last = datetime.date(date.year, month + 1, 1) - datetime.timedelta(days=1)
+        return last - datetime.timedelta(days=(last.weekday() + 1) % 7)
+    offset = 2 if last_sunday(3) < date <= last_sunday(10) else 1
+    return "%sT00:00:00+%02d:00" % (date.isoformat(), offset)

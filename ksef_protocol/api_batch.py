@@ -59,5 +59,5 @@ class BatchApiMixin:
 
     def close_batch_session(self, reference):
         """``POST /sessions/batch/{ref}/close``: starts processing (always close, or it becomes 440)."""
-        self._request("POST", "/sessions/batch/%s/close" % reference, rate_group="batchSession",
+        self._request("POST", "/sessions/batch/%s/close" % reference, rate_group="batchSessionClose",
                       expected=(204,))

@@ -13,11 +13,14 @@ Incremental sync uses exports with ``dateType=PermanentStorage`` and
 company and subject type and deduplicate by KSeF number.
 """
 import copy
+import datetime
+import re
 import json
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .batch import unpack_archive
+from ._dates import format_datetime, parse_datetime, warsaw_midnight
 from .crypto import sha256_b64
 from .errors import KsefOperationFailed, KsefOperationPending, KsefProtocolError
 from .public_keys import USAGE_SYMMETRIC_KEY
@@ -26,6 +29,9 @@ SUBJECT_TYPES = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
 DATE_FIELDS = {"Issue": "issueDate", "Invoicing": "invoicingDate", "PermanentStorage": "permanentStorageDate"}
 METADATA_FILE = "_metadata.json"
 EXPORT_POLL_INTERVALS = (1.0, 2.0, 3.0, 5.0, 10.0)
+#: InvoiceQueryDateRange (API 2.9.0): "Maksymalny zakres ... 100 dni w strefie UTC"; dates carry ``Z`` or an offset.
+MAX_DATE_RANGE = datetime.timedelta(days=100)
+_OFFSET_RE = re.compile(r"(Z|z|[+-]\d{2}:?\d{2})$")
 
 
 @dataclass
@@ -69,7 +75,26 @@ def _check_filters(filters):
     date_range = filters.get("dateRange") or {}
     if date_range.get("dateType") not in DATE_FIELDS or not date_range.get("from"):
         raise ValueError("Invoice query needs dateRange with dateType (Issue, Invoicing or PermanentStorage) "
-                         "and from (at most 3 months before 'to').")
+                         "and from (at most 100 days before 'to').")
+    for name in ("from", "to"):
+        value = date_range.get(name)
+        if value and not _OFFSET_RE.search(str(value).strip()):
+            raise ValueError("Invoice query dateRange.%s (%s) needs an explicit offset (Z or +hh:mm)." % (name, value))
+    start, end = parse_datetime(date_range["from"]), parse_datetime(date_range.get("to"))
+    if end is not None and end - start > MAX_DATE_RANGE:
+        raise ValueError("Invoice query dateRange spans more than 100 days (%s to %s); split it into windows."
+                         % (date_range["from"], date_range["to"]))
+
+
+def date_windows(start, end, size=MAX_DATE_RANGE):
+    """Split ``[start, end]`` (aware datetimes) into adjacent ``(from, to)`` windows of at most ``size``
+    (KSeF refuses a dateRange over 100 days)."""
+    windows = []
+    while start < end:
+        stop = min(start + size, end)
+        windows.append((start, stop))
+        start = stop
+    return windows
 
 
 class ReceivingApiMixin:
@@ -83,7 +108,25 @@ class ReceivingApiMixin:
                              idempotent=True) or {}
 
     def iter_invoice_metadata(self, filters, *, page_size=250, sort_order="Asc"):
-        """Yield every ``InvoiceMetadata`` dict matching ``filters`` across pages and truncation windows."""
+        """Yield every ``InvoiceMetadata`` dict matching ``filters`` across pages and truncation windows.
+
+        A ``dateRange`` longer than KSeF's 100 days is queried window by window (ascending order only)."""
+        date_range = (filters or {}).get("dateRange") or {}
+        start, end = parse_datetime(date_range.get("from")), parse_datetime(date_range.get("to"))
+        if start and end and end - start > MAX_DATE_RANGE and sort_order == "Asc":
+            seen = set()  # both bounds are inclusive: a record on a window boundary comes twice
+            for window_start, window_end in date_windows(start, end):
+                window = copy.deepcopy(filters)
+                window["dateRange"]["from"] = format_datetime(window_start)
+                window["dateRange"]["to"] = format_datetime(window_end)
+                for invoice in self._iter_invoice_metadata(window, page_size, sort_order):
+                    if invoice.get("ksefNumber") not in seen:
+                        seen.add(invoice.get("ksefNumber"))
+                        yield invoice
+            return
+        yield from self._iter_invoice_metadata(filters, page_size, sort_order)
+
+    def _iter_invoice_metadata(self, filters, page_size, sort_order):
         filters = copy.deepcopy(filters)
         _check_filters(filters)
         date_field = DATE_FIELDS[filters["dateRange"]["dateType"]]
@@ -105,6 +148,8 @@ class ReceivingApiMixin:
                 if not invoices or not invoices[-1].get(date_field):
                     raise KsefProtocolError("KSeF truncated the metadata result without a last record date.")
                 new_from = invoices[-1][date_field]
+                if len(new_from) == 10:  # issueDate is a calendar day: its Warsaw midnight, with offset
+                    new_from = warsaw_midnight(new_from)
                 if new_from == filters["dateRange"]["from"]:
                     raise KsefProtocolError("KSeF truncated the metadata result inside one timestamp (%s); "
                                             "narrow the filters." % new_from)
@@ -176,6 +221,10 @@ class ReceivingApiMixin:
             response = self._request(part.get("method") or "GET", part["url"], auth="none", rate_group=None,
                                      raw=True, headers={"Accept": "application/octet-stream"})
             encrypted = response.content
+            # InvoicePackagePart.url: the download answer carries x-ms-meta-hash, the SHA-256 of the encrypted part.
+            declared = response.header("x-ms-meta-hash")
+            if declared and declared.strip() != sha256_b64(encrypted):
+                raise KsefProtocolError("Export part %s is corrupted (x-ms-meta-hash mismatch)." % part["ordinalNumber"])
             if part.get("encryptedPartHash") and sha256_b64(encrypted) != part["encryptedPartHash"]:
                 raise KsefProtocolError("Export part %s is corrupted (encrypted hash mismatch)." % part["ordinalNumber"])
             plain = key.decrypt(encrypted)
@@ -183,7 +232,11 @@ class ReceivingApiMixin:
                 raise KsefProtocolError("Export part %s decrypted to unexpected content (hash mismatch)."
                                         % part["ordinalNumber"])
             chunks.append(plain)
-        files = unpack_archive(b"".join(chunks)) if chunks else {}
+        archive = b"".join(chunks)
+        expected_magic = {"Zip": b"PK", "TarGz": b"\x1f\x8b"}.get(package.get("compressionType"))
+        if archive and expected_magic and archive[:2] != expected_magic:
+            raise KsefProtocolError("Export package is not the declared %s archive." % package["compressionType"])
+        files = unpack_archive(archive) if chunks else {}
         metadata = []
         if METADATA_FILE in files:
             try:

@@ -186,7 +186,7 @@ class SessionsApiMixin:
 
     def close_online_session(self, session_reference):
         """``POST /sessions/online/{ref}/close``: starts processing and generation of the session UPO."""
-        self._request("POST", "/sessions/online/%s/close" % session_reference, rate_group="onlineSession",
+        self._request("POST", "/sessions/online/%s/close" % session_reference, rate_group="onlineSessionClose",
                       expected=(204,))
 
     def get_session_status(self, session_reference):

@@ -9,7 +9,7 @@ import re
 from .errors import KsefProtocolError
 
 TOKEN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",
-                     "EnforcementOperations", "Introspection")
+                     "EnforcementOperations", "Introspection", "CollectiveIdentifierManage")  # +2.7.0
 TOKEN_STATUSES = ("Pending", "Active", "Revoking", "Revoked", "Failed")
 AUTHOR_IDENTIFIER_TYPES = ("Nip", "Pesel", "Fingerprint")
 _REFERENCE = re.compile(r"^[0-9A-Za-z-]{1,64}$")

@@ -23,8 +23,11 @@ WINDOWS = (1.0, 60.0, 3600.0)
 #: Documented defaults (digest §13 table, also ``x-rate-limits`` in open-api.json).
 DEFAULT_LIMITS = {
     "onlineSession": (10, 30, 120),
+    "onlineSessionClose": (20, 60, 240),   # own group since API 2.9.0
     "invoiceSend": (10, 30, 180),
     "batchSession": (10, 20, 60),
+    "batchSessionClose": (20, 40, 120),    # own group since API 2.9.0
+    "collectiveIdentifier": (20, 120, 240),
     "invoiceStatus": (30, 120, 1200),
     "sessionList": (5, 10, 60),
     "sessionInvoiceList": (10, 20, 200),
@@ -64,6 +67,9 @@ class MemoryRateLimitStore:
     def locked(self, group):
         with self._lock:
             yield self._states.setdefault(group, GroupState())
+def _limit(value):
+    """A window's limit, or None when KSeF gives none (missing, -1 or not a positive integer)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 class RateLimiter:
@@ -98,11 +104,13 @@ class RateLimiter:
         """Adopt the effective limits returned by ``GET /rate-limits``.
 
         ``payload`` is ``{group: {"perSecond", "perMinute", "perHour"}}``; unknown
-        groups are added, malformed entries ignored.
+        groups are added, malformed entries ignored. A value of -1 (API 2.9.0: ``anonymous`` and
+        ``global`` per minute/hour) means no limit in that window; ``anonymous`` is our ``public`` group.
         """
         for group, values in (payload or {}).items():
             if isinstance(values, dict):
-                self._limits[group] = (values.get("perSecond"), values.get("perMinute"), values.get("perHour"))
+                limits = tuple(_limit(values.get(name)) for name in ("perSecond", "perMinute", "perHour"))
+                self._limits["public" if group == "anonymous" else group] = limits
 
     def _group_limits(self, group):
         return self._limits.get(group) or self._limits["other"]

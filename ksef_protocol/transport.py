@@ -126,6 +126,9 @@ class KsefTransport:
         self.access_token_valid_until = None
         #: ``(code, message)`` pairs from the last ``X-System-Warning`` header seen.
         self.last_system_warnings = []
+        #: TEST only: sent as ``X-Test-System-Warning``; KSeF echoes it as ``X-System-Warning``
+        #: (open-api.json 2.9.0, ``SystemWarning``), to test how warnings are surfaced.
+        self.test_system_warning = None
 
     # -- helpers -------------------------------------------------------------------------
     def _url(self, path):
@@ -196,6 +199,8 @@ class KsefTransport:
         if json is not None:
             body = _dumps(json)
             request_headers["Content-Type"] = "application/json"
+        if self.test_system_warning and not self.environment.is_production:
+            request_headers["X-Test-System-Warning"] = self.test_system_warning
         if headers:
             request_headers.update(headers)
         attempt = 0

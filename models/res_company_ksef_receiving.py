@@ -28,7 +28,7 @@ _logger = logging.getLogger(__name__)
 
 #: Without a checkpoint, the first run fetches invoices stored in KSeF during this period.
 INITIAL_LOOKBACK = datetime.timedelta(days=30)
-#: KSeF accepts a date range of at most 3 months; a longer gap is fetched window by window.
+#: KSeF accepts a date range of at most 100 days (API 2.9.0); a longer gap is fetched window by window.
 MAX_WINDOW = datetime.timedelta(days=89)
 #: Seconds one run waits for KSeF to prepare an export before trying again later.
 EXPORT_WAIT_SECONDS = 20.0
@@ -268,7 +268,7 @@ class ResCompany(models.Model):
         return True
 
     def _l10n_pl_ksef_receive_window(self, subject='Subject2'):
-        """``(from, to | None)`` of the next export: from the checkpoint, at most ~3 months long.
+        """``(from, to | None)`` of the next export: from the checkpoint, at most MAX_WINDOW long.
 
         A subject type without a checkpoint of its own starts where the buyer's (Subject2) is."""
         env_key = self._l10n_pl_ksef_environment_key()

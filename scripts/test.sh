@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the project and exit non-zero on any failure:
 #   1. the pure pytest suites (ksef_protocol, ksef_emulator), with Odoo 19's pinned
-#      libraries and again with current releases;
+#      libraries and again with current releases; then the conformance suite (third-party
+#      KSeF SDKs from PyPI drive the emulator, in their own venv: scripts/conformance_venv.sh);
 #   2. the addon's Odoo tests on a fresh database copied from a cached template;
 #   3. install/uninstall lifecycle and a scan of the Odoo log for warnings.
 # usage: scripts/test.sh [--pure-only | --odoo-only] [--tags ODOO_TEST_TAGS] [--keep-db]
@@ -45,9 +46,26 @@ run_pytest() {  # $1 label, $2 venv
     [ $rc -eq 0 ] || failures=$((failures + 1))
 }
 
+run_conformance() {
+    local out="$LOG_DIR/pytest-conformance.log" rc=0 python
+    echo "=== conformance (third-party KSeF SDKs against the emulator) ==="
+    if ! python="$(scripts/conformance_venv.sh 2>"$LOG_DIR/conformance-venv.log" | tail -1)"; then
+        cat "$LOG_DIR/conformance-venv.log"
+        summary+=("conformance: venv could not be built")
+        failures=$((failures + 1)); total_failed=$((total_failed + 1))
+        return
+    fi
+    "$python" -m pytest -q -p no:cacheprovider -rsx conformance 2>&1 | tee "$out" || rc=$?
+    local line; line="$(grep -E '[0-9]+ (passed|failed|error)' "$out" | tail -1 || true)"
+    summary+=("conformance: ${line:-no summary}")
+    count "$line"
+    [ $rc -eq 0 ] || failures=$((failures + 1))
+}
+
 if [ $run_pure = 1 ]; then
     run_pytest "odoo-pins" "$KSEF_VENV"
     run_pytest "current-releases" "$KSEF_VENV_LATEST"
+    run_conformance
 fi
 
 if [ $run_odoo = 1 ]; then

@@ -83,6 +83,9 @@ class KsefEmulatorCase(AccountTestInvoicingCommon):
         # Every test starts from a healthy emulator with no leftover fault or clock offset.
         self.emulator.admin('/faults', method='DELETE')
         self.emulator.admin('/clock', {'offsetSeconds': 0})
+        # The test fails if the emulator answered outside open-api.json or crashed while serving it.
+        self.emulator.contract_violations()
+        self.addCleanup(self.emulator.assert_contract_clean)
         # The emulator outlives each test's rollback and refuses a second invoice with the same
         # number as a duplicate (440): each test numbers its invoices in a journal of its own.
         self.sales_journal = self.make_sales_journal(self.company)

@@ -120,6 +120,12 @@ class KsefEmulatorCredentialsCommon(KsefCredentialsCommon):
             'l10n_pl_ksef_custom_url': cls.emulator.base_url,
         })
 
+    def setUp(self):
+        super().setUp()
+        # The test fails if the emulator answered outside open-api.json or crashed while serving it.
+        self.emulator.contract_violations()
+        self.addCleanup(self.emulator.assert_contract_clean)
+
     def emulator_has(self, method, path):
         """True when the emulator implements ``method path`` (404 for unknown routes)."""
         import json

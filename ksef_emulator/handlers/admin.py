@@ -28,7 +28,7 @@ def create_ksef_token(request):
     try:
         result = create_token(request.app.store, request.app.clock, body["nip"],
                               body.get("permissions") or ["InvoiceRead", "InvoiceWrite"],
-                              body.get("description") or "Token created by the admin API",
+                              body.get("description", "Token created by the admin API"),
                               context_type=body.get("contextType", "Nip"),
                               status=body.get("status", "Active"))
     except ValueError as exc:

@@ -128,12 +128,19 @@ def ksef_token(request):
     app.keys.pair_for("KsefTokenEncryption", public_key_id)  # 21470 for unknown/retired ids
     common = dict(context_type=context["type"], context_value=context["value"], method="Token",
                   subject_type="Token", allowed_ips=body.get("authorizationPolicy"))
+    # 450 details as the spec's status table lists them (always Polish since 2.6.1).
     try:
         plaintext = app.keys.decrypt("KsefTokenEncryption", base64.b64decode(body["encryptedToken"]), public_key_id)
-        token, _, stamp = plaintext.decode("utf-8").rpartition("|")
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         return _create_operation(request, subject_value=None, permissions=[], status_code=450,
-                                 status_details=["Nieprawidłowy token"], **common)
+                                 status_details=["Nieprawidłowe szyfrowanie tokena"], **common)
+    try:
+        token, separator, stamp = plaintext.decode("utf-8").rpartition("|")
+    except UnicodeDecodeError:
+        separator = ""
+    if not separator:
+        return _create_operation(request, subject_value=None, permissions=[], status_code=450,
+                                 status_details=["Nieprawidłowe kodowanie tokena"], **common)
     app.services.get("activate_due_tokens", lambda: None)()  # Pending -> Active on time (handlers/tokens.py)
     row = find_token(app.store, token) if token else None
     if row is None:
@@ -150,8 +157,9 @@ def ksef_token(request):
         return _create_operation(request, subject_value=row["reference_number"], permissions=[], status_code=450,
                                  status_details=["Token nieaktywny"], **common)
     if (row["context_type"], row["context_value"]) != (context["type"], context["value"]):
-        return _create_operation(request, subject_value=row["reference_number"], permissions=[], status_code=415,
-                                 status_details=["Brak przypisanych uprawnień"], **common)
+        return _create_operation(request, subject_value=row["reference_number"], permissions=[], status_code=450,
+                                 status_details=["Token nie może być użyty w kontekście %s" % context["value"]],
+                                 **common)
     app.store.execute("UPDATE ksef_tokens SET last_use_date=? WHERE reference_number=?",
                       (app.now_iso(), row["reference_number"]))
     return _create_operation(request, subject_value=row["reference_number"], permissions=json.loads(row["permissions"]),

@@ -44,8 +44,11 @@ def open_batch(request):
     try:
         body = request.json()
     except ValueError as exc:
-        raise ApiError(21405, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])
-    parts = ((body or {}).get("batchFile") or {}).get("fileParts")
+        raise ApiError(21001, details=["Treść żądania nie jest poprawnym JSON: %s" % exc])  # 2.9.0: "Nieczytelna treść."
+    if not isinstance(body, dict) or not isinstance(body.get("batchFile") or {}, dict):
+        raise ApiError(21405, details=app.openapi.request_body_errors(request.operation, body)
+                       or ["(body): oczekiwano obiektu JSON."])
+    parts = (body.get("batchFile") or {}).get("fileParts")
     # the part count gets its own code (21161), so check it before the generic schema (maxItems 50)
     if isinstance(parts, list) and len(parts) > app.config["batchMaxParts"]:
         raise ApiError(21161, details=["Zadeklarowano %d części; dozwolone jest najwyżej %d."

@@ -56,6 +56,14 @@ def _subject(request):
     return request.auth.subject_type, request.auth.subject_value
 
 
+def _limits(app, subject):
+    """(enrollments, active certificates) allowed: the defaults or a /testdata/limits/subject override."""
+    effective = app.services["subject_limits"](subject) if "subject_limits" in app.services else None
+    if effective is None:
+        return LIMITS.get(subject[0], DEFAULT_LIMITS)
+    return effective["enrollment"]["maxEnrollments"], effective["certificate"]["maxCertificates"]
+
+
 def _counts(app, subject):
     enrollments = app.store.one("SELECT COUNT(*) FROM certificate_enrollments WHERE subject_type=? AND subject_value=?",
                                 subject)[0]
@@ -67,7 +75,7 @@ def _counts(app, subject):
 def limits(request):
     app = request.app
     subject = _subject(request)
-    enrollment_limit, certificate_limit = LIMITS.get(subject[0], DEFAULT_LIMITS)
+    enrollment_limit, certificate_limit = _limits(app, subject)
     enrollments, active = _counts(app, subject)
     body = {"enrollment": {"limit": enrollment_limit, "remaining": max(0, enrollment_limit - enrollments)},
             "certificate": {"limit": certificate_limit, "remaining": max(0, certificate_limit - active)}}
@@ -112,7 +120,7 @@ def enroll(request):
                        details=["Atrybuty DN w CSR muszą być dokładnie takie jak z GET /certificates/enrollments/data: "
                                 "oczekiwano %s, otrzymano %s." % (json.dumps(expected, ensure_ascii=False),
                                                                   json.dumps(actual, ensure_ascii=False))])
-    enrollment_limit, certificate_limit = LIMITS.get(subject[0], DEFAULT_LIMITS)
+    enrollment_limit, certificate_limit = _limits(app, subject)
     enrollments, active = _counts(app, subject)
     if enrollments >= enrollment_limit:
         raise ApiError(25006, description="Osiągnięto limit wniosków certyfikacyjnych.",
@@ -245,6 +253,25 @@ def certificate_status(app):
     return status
 
 
+def update_certificate(request):
+    """``PUT /testdata/certificates/{serialNumber}`` (TEST only): shorten a certificate's validity, to test
+    expiry. ``validTo`` "nie może być późniejsza niż obecna"; an unknown serial number is 25008."""
+    app = request.app
+    serial = request.path_params["serialNumber"]
+    row = app.store.one("SELECT * FROM ksef_certificates WHERE upper(serial_number)=? AND subject_type=?"
+                        " AND subject_value=?", (serial,) + _subject(request))
+    if row is None:
+        raise ApiError(25008, description="Certyfikat o podanym numerze seryjnym nie istnieje.",
+                       details=["Brak certyfikatu %s wydanego uwierzytelnionemu podmiotowi." % serial])
+    valid_to = parse_iso(request.json()["validTo"])
+    if valid_to > parse_iso(row["valid_to"]):
+        raise ApiError(21405, details=["validTo: nowa data ważności (%s) nie może być późniejsza niż obecna (%s)."
+                                       % (request.json()["validTo"], row["valid_to"])])
+    app.store.execute("UPDATE ksef_certificates SET valid_to=? WHERE serial_number=?",
+                      (iso(valid_to.timestamp()), row["serial_number"]))
+    return empty_response(200)
+
+
 def register(app):
     app.store.add_schema(SCHEMA)
     app.services["ksef_certificate_status"] = certificate_status(app)
@@ -256,3 +283,4 @@ def register(app):
     add("POST", "/v2/certificates/retrieve", retrieve)
     add("POST", "/v2/certificates/{certificateSerialNumber}/revoke", revoke)
     add("POST", "/v2/certificates/query", query)
+    add("PUT", "/v2/testdata/certificates/{serialNumber}", update_certificate, permissions=[])

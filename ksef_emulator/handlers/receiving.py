@@ -147,7 +147,8 @@ def _build_package(app, reference, auth, filters, body, key, iv):
         parts.append({"ordinalNumber": ordinal, "partName": "%s-%03d.%s.aes" % (reference, ordinal, extension),
                       "method": "GET", "partSize": len(plain), "partHash": invoice_export.b64_sha256(plain),
                       "encryptedPartSize": len(encrypted), "encryptedPartHash": invoice_export.b64_sha256(encrypted)})
-    package = {"invoiceCount": len(records), "size": len(archive), "parts": parts, "isTruncated": truncated}
+    package = {"invoiceCount": len(records), "size": len(archive), "parts": parts, "isTruncated": truncated,
+               "compressionType": body.get("compressionType") or "Zip"}
     if records and truncated:  # documented: only a truncated package names its last date
         last = records[-1]
         date_type = selection.date_type
@@ -181,6 +182,8 @@ def export_status(request):
     body = {"status": status, "completedDate": iso(row["ready_ts"])}
     if code == 200:
         package = json.loads(row["package"])
+        package.setdefault("compressionType", "TarGz" if package["parts"] and package["parts"][0]["partName"]
+                           .endswith(".tar.gz.aes") else "Zip")  # packages stored before 2.9.0
         ttl = float(app.config["presignedUrlTtlSeconds"])
         for part in package["parts"]:  # fresh links on every status call
             url, expires = app.signer.sign(request, "/storage/exports/%s/%d" % (reference, part["ordinalNumber"]), ttl)
@@ -200,7 +203,11 @@ def download_part(request):
                         (request.path_params["reference"], int(ordinal) if ordinal.isdigit() else -1))
     if row is None:
         return json_response(404, {"error": "no such export part"})
-    return Response(200, bytes(row["data"]), "application/octet-stream")
+    data = bytes(row["data"])
+    # open-api.json (InvoicePackagePart.url): the answer carries x-ms-meta-hash, the Base64 SHA-256
+    # of the encrypted part (= encryptedPartHash).
+    return Response(200, data, "application/octet-stream",
+                    headers={"x-ms-meta-hash": invoice_export.b64_sha256(data)})
 
 
 def register(app):

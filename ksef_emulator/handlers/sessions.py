@@ -122,9 +122,11 @@ def send_invoice(request):
     with app.store.transaction() as conn:
         count = conn.execute("SELECT invoice_count FROM sessions WHERE reference_number=?",
                              (session["reference_number"],)).fetchone()["invoice_count"]
-        if count >= app.config["maxInvoicesPerSession"]:
+        max_invoices = app.services["context_limits"]((session["context_type"], session["context_value"]))[
+            "onlineSession"]["maxInvoices"]
+        if count >= max_invoices:
             raise ApiError(21155, details=["Sesja o numerze referencyjnym %s osiągnęła dozwolony limit liczby faktur %d."
-                                           % (session["reference_number"], app.config["maxInvoicesPerSession"])])
+                                           % (session["reference_number"], max_invoices)])
         conn.execute("UPDATE sessions SET invoice_count=?, updated_ts=? WHERE reference_number=?",
                      (count + 1, now, session["reference_number"]))
         conn.execute(

@@ -189,6 +189,15 @@ def api(emulator):
     return Api(emulator)
 
 
+@pytest.fixture(autouse=True)
+def _emulator_contract(request):
+    """Every test that talks to the emulator fails if the emulator answered outside open-api.json
+    (``validateResponses``) or crashed while serving it."""
+    yield
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").assert_contract_clean()
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Skip pytest's Package setup for the repository root (the Odoo addon, whose
     ``__init__.py`` imports odoo) and ``ksef_emulator``: pytest >= 8 would import them as

@@ -73,11 +73,13 @@ def test_wrong_timestamp_and_revoked_token_give_450(api):
     assert status["status"]["details"] == ["Nieprawidłowy token"]
 
 
-def test_token_for_other_context_gets_415(api):
+def test_token_for_other_context_gets_450_with_the_documented_detail(api):
+    """open-api.json 2.9.0 status table: 450 | ... | Token nie może być użyty w kontekście {contextIdentifier}."""
     token = api.emu.create_token(SELLER_NIP, ["InvoiceWrite"])["token"]
     other = random_nip()
     status = api.wait_auth(api.start_token_auth(SELLER_NIP, token, context_nip=other))
-    assert status["status"]["code"] == 415
+    assert status["status"]["code"] == 450
+    assert status["status"]["details"] == ["Token nie może być użyty w kontekście %s" % other]
 
 
 def test_auth_processing_delay_shows_100(api):

@@ -39,8 +39,12 @@ def test_validator_is_not_vacuous():
     operation = openapi.operation("GET", "/sessions/{referenceNumber}")
     assert openapi.response_errors(operation, 200, "application/json", {"status": {"code": "x"}})
     assert openapi.response_errors(operation, 200, "application/json",
+                                   {"status": {"code": 100, "description": "ok"}, "dateCreated": "2026-01-01T00:00:00+00:00",
+                                    "dateUpdated": "2026-01-01T00:00:00Z", "validUntil": None, "upo": None}) == []
+    # format: date-time is checked too (a malformed date is a contract violation)
+    assert openapi.response_errors(operation, 200, "application/json",
                                    {"status": {"code": 100, "description": "ok"}, "dateCreated": "d",
-                                    "dateUpdated": "d", "validUntil": None, "upo": None}) == []
+                                    "dateUpdated": "d", "validUntil": None, "upo": None})
     assert openapi.response_errors(operation, 418, "application/json", {})
 
 

@@ -152,13 +152,14 @@ def test_filters_narrow_the_result(api, buyer):
 
 def test_date_range_rules(api, buyer):
     _, access = buyer
+    # open-api.json 2.9.0 InvoiceQueryDateRange: at most "100 dni w strefie UTC" (was 3 months).
     too_long = query(api, access, {"subjectType": "Subject2", "dateRange": {
-        "dateType": "Issue", "from": "2026-01-01T00:00:00Z", "to": "2026-04-02T00:00:00Z"}})
+        "dateType": "Issue", "from": "2026-01-01T00:00:00Z", "to": "2026-04-11T00:00:00.001Z"}})
     assert too_long.status_code == 400
-    assert "3 miesiące" in " ".join(too_long.json()["exception"]["exceptionDetailList"][0]["details"])
-    three_months = query(api, access, {"subjectType": "Subject2", "dateRange": {
-        "dateType": "Issue", "from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}})
-    assert three_months.status_code == 200
+    assert "100 dni" in " ".join(too_long.json()["exception"]["exceptionDetailList"][0]["details"])
+    hundred_days = query(api, access, {"subjectType": "Subject2", "dateRange": {
+        "dateType": "Issue", "from": "2026-01-01T00:00:00+01:00", "to": "2026-04-11T00:00:00+01:00"}})
+    assert hundred_days.status_code == 200
     reversed_range = query(api, access, {"subjectType": "Subject2", "dateRange": {
         "dateType": "Issue", "from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}})
     assert reversed_range.status_code == 400

@@ -167,6 +167,15 @@ def emulator_client(emulator):
     return KsefClient(Environment.custom(emulator.base_url), timeout=10.0, jitter=lambda: 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _emulator_contract(request):
+    """Every test that talks to the emulator fails if the emulator answered outside open-api.json
+    (``validateResponses``) or crashed while serving it."""
+    yield
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").assert_contract_clean()
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Do not let pytest import packages through the repository root (the Odoo addon).
 

@@ -32,7 +32,7 @@ def test_metadata_paging_offset_and_truncation(fake_server, fake_client):
         if date_from == "2026-01-01T00:00:00Z" and offset == 1:
             # The 10,000 cap: move `from` to the last record's date, reset the offset.
             return 200, {}, {"hasMore": True, "isTruncated": True, "invoices": [meta("C", "2026-01-04")]}
-        if date_from == "2026-01-04" and offset == 0:
+        if date_from == "2026-01-04T00:00:00+01:00" and offset == 0:
             # Records at the boundary date come again and must not be yielded twice.
             return 200, {}, {"hasMore": False, "isTruncated": False, "invoices": [meta("C", "2026-01-04"),
                                                                                    meta("D", "2026-01-05")]}
@@ -41,7 +41,7 @@ def test_metadata_paging_offset_and_truncation(fake_server, fake_client):
     fake_server.script("POST", "/invoices/query/metadata", [pages])
     numbers = [m["ksefNumber"] for m in fake_client.iter_invoice_metadata(FILTERS, page_size=10)]
     assert numbers == ["A", "B", "C", "D"]
-    assert seen == [(0, "2026-01-01T00:00:00Z"), (1, "2026-01-01T00:00:00Z"), (0, "2026-01-04")]
+    assert seen == [(0, "2026-01-01T00:00:00Z"), (1, "2026-01-01T00:00:00Z"), (0, "2026-01-04T00:00:00+01:00")]
     assert FILTERS["dateRange"]["from"] == "2026-01-01T00:00:00Z"  # caller's filters untouched
     query = parse_qs(urlsplit(fake_server.requests[0][1]).query)
     assert query["pageSize"] == ["10"] and query["sortOrder"] == ["Asc"]
