@@ -39,6 +39,7 @@
         'data/ksef_offline_cron.xml',
         'views/account_move_ksef_offline_views.xml',
         'wizards/ksef_offline_wizard_views.xml',
+        'security/ksef_collective_identifier_security.xml',
         'views/ksef_collective_identifier_views.xml',
         'views/report_ksef_collective_identifier.xml',
         'data/ksef_collective_cron.xml',
