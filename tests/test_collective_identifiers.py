@@ -230,6 +230,23 @@ class TestKsefCollectiveIdentifiers(KsefEmulatorCase):
         self.assertTrue(line.is_reconciled)
         self.assertIn(one.payment_state, ('paid', 'in_payment'))
 
+    def test_an_iz_ksef_cannot_resolve_now_is_matched_by_the_scheduled_action(self):
+        invoices = self.accepted_invoices(2, amount=100.0)
+        number, _created = self.ksef_client(BUYER_NIP).obtain_collective_identifier(
+            invoices.mapped('l10n_pl_ksef_number'))
+        self.emulator.admin('/faults', {'pathPattern': '^/v2/collective-identifiers/invoices$', 'kind': 'status',
+                                        'status': 403, 'count': 1})
+        line = self.statement_line("IZ %s" % number, sum(invoices.mapped('amount_total')))
+        self.assertFalse(line.is_reconciled, "the statement is imported even though KSeF refused to answer")
+        self.assertFalse(self.env['ksef.collective.identifier'].search([('name', '=', number)]))
+        with self.assertRaisesRegex(UserError, "may not use collective identifiers"):
+            self.emulator.admin('/faults', {'pathPattern': '^/v2/collective-identifiers/invoices$',
+                                            'kind': 'status', 'status': 403, 'count': 1})
+            line.action_l10n_pl_ksef_match_references()
+        self.env['account.bank.statement.line']._cron_l10n_pl_ksef_match_references()
+        self.assertTrue(line.is_reconciled)
+        self.assertEqual(set(invoices.mapped('payment_state')) - {'paid', 'in_payment'}, set())
+
     def test_customer_iz_list_action_and_payment_reference_choice(self):
         self.company.l10n_pl_ksef_payment_reference = 'ksef'
         invoices = self.accepted_invoices(2, amount=500.0)
