@@ -43,6 +43,7 @@
         'wizards/ksef_offline_wizard_views.xml',
         'views/ksef_transmission_views.xml',
         'security/ksef_transmission_security.xml',
+        'security/ksef_collective_identifier_security.xml',
         'views/ksef_collective_identifier_views.xml',
         'views/report_ksef_collective_identifier.xml',
         'data/ksef_collective_cron.xml',

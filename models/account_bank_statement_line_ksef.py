@@ -51,6 +51,12 @@ class AccountBankStatementLine(models.Model):
                     raise UserError(collective_error_message(self.env, error, st_line.company_id)) from error
                 _logger.info("KSeF could not resolve a collective identifier of statement line %s: %s", st_line.id, error)
                 continue
+            except UserError as error:
+                # KSeF not configured for the company: importing a statement must not fail for it.
+                if raise_errors:
+                    raise
+                _logger.info("Collective identifier of statement line %s not resolved: %s", st_line.id, error)
+                continue
             if wanted and st_line._l10n_pl_ksef_reconcile_with(wanted):
                 matched |= st_line
         return matched

@@ -1,5 +1,6 @@
 """KSeF numbers and collective identifiers (IZ) on payments, end to end against the emulator over HTTP."""
 import datetime
+import unittest
 import uuid
 from decimal import Decimal as D
 
@@ -7,6 +8,8 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.fields import Command
 from odoo.tests import tagged
+
+from odoo.addons.account.tests.common import AccountTestInvoicingHttpCommon
 
 from ..ksef_protocol import Environment, KsefClient
 from ..ksef_protocol.api_collective import is_valid_collective_identifier
@@ -230,6 +233,23 @@ class TestKsefCollectiveIdentifiers(KsefEmulatorCase):
         self.assertTrue(line.is_reconciled)
         self.assertIn(one.payment_state, ('paid', 'in_payment'))
 
+    def test_an_iz_ksef_cannot_resolve_now_is_matched_by_the_scheduled_action(self):
+        invoices = self.accepted_invoices(2, amount=100.0)
+        number, _created = self.ksef_client(BUYER_NIP).obtain_collective_identifier(
+            invoices.mapped('l10n_pl_ksef_number'))
+        self.emulator.admin('/faults', {'pathPattern': '^/v2/collective-identifiers/invoices$', 'kind': 'status',
+                                        'status': 403, 'count': 1})
+        line = self.statement_line("IZ %s" % number, sum(invoices.mapped('amount_total')))
+        self.assertFalse(line.is_reconciled, "the statement is imported even though KSeF refused to answer")
+        self.assertFalse(self.env['ksef.collective.identifier'].search([('name', '=', number)]))
+        with self.assertRaisesRegex(UserError, "may not use collective identifiers"):
+            self.emulator.admin('/faults', {'pathPattern': '^/v2/collective-identifiers/invoices$',
+                                            'kind': 'status', 'status': 403, 'count': 1})
+            line.action_l10n_pl_ksef_match_references()
+        self.env['account.bank.statement.line']._cron_l10n_pl_ksef_match_references()
+        self.assertTrue(line.is_reconciled)
+        self.assertEqual(set(invoices.mapped('payment_state')) - {'paid', 'in_payment'}, set())
+
     def test_customer_iz_list_action_and_payment_reference_choice(self):
         self.company.l10n_pl_ksef_payment_reference = 'ksef'
         invoices = self.accepted_invoices(2, amount=500.0)
@@ -253,3 +273,42 @@ class TestKsefCollectiveIdentifiers(KsefEmulatorCase):
         self.assertTrue(line.is_reconciled)
         with self.assertRaisesRegex(UserError, "2 to 500"):
             invoices[:1].action_l10n_pl_ksef_collective_identifier()
+
+
+@tagged('post_install', '-at_install', 'l10n_pl_ksef')
+class TestKsefCollectiveIdentifierTour(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
+    """The same payment walked in a real browser, in Polish."""
+
+    tour_lang = 'pl_PL'
+    seed_purchase_invoices = TestKsefCollectiveIdentifiers.seed_purchase_invoices
+    create_bill = TestKsefCollectiveIdentifiers.create_bill
+    ksef_client = TestKsefCollectiveIdentifiers.ksef_client
+    identifiers_in_ksef = TestKsefCollectiveIdentifiers.identifiers_in_ksef
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.supplier = cls.env['res.partner'].create({
+            'name': "Dostawca IZ sp. z o.o.", 'is_company': True, 'vat': 'PL' + SUPPLIER_NIP,
+            'country_id': cls.env.ref('base.pl').id,
+        })
+        cls.env['res.lang']._activate_lang(cls.tour_lang)
+        cls.env['ir.module.module'].sudo()._load_module_terms(
+            ['base', 'web', 'mail', 'account', 'l10n_pl_ksef'], [cls.tour_lang], overwrite=True)
+        cls.env.user.lang = cls.tour_lang
+
+    def test_pay_three_bills_in_the_browser(self):
+        numbers = self.seed_purchase_invoices(3)
+        bills = self.create_bill(numbers[0], 10.0) | self.create_bill(numbers[1], 20.0) \
+            | self.create_bill(numbers[2], 30.0)
+        try:
+            self.start_tour('/odoo/bills', 'l10n_pl_ksef_pay_bills_with_collective_identifier',
+                            login=self.env.user.login)
+        except unittest.SkipTest as skip:
+            self.fail("The KSeF browser tours need headless Chromium: %s" % skip)
+        payment = self.env['account.payment'].search([('partner_id', '=', self.supplier.id)])
+        self.assertEqual(len(payment), 1, "one payment for the three bills")
+        identifier = payment.l10n_pl_ksef_collective_identifier_id
+        self.assertEqual(payment.memo, identifier.name)
+        self.assertEqual(identifier.line_ids.move_id, bills)
+        self.assertEqual(self.identifiers_in_ksef(SELLER_NIP, numbers[0]), [identifier.name])
