@@ -189,9 +189,10 @@ def test_collective_identifiers(client, emulator, collective_identifiers_served)
     seller, buyer = random_nip(), random_nip()
     numbers = [_sell_one(client, emulator, seller, buyer)[1] for _ in range(2)]
     auth = token_login(client, emulator, seller)
-    created = auth.collective_identifiers.generate(ksef_numbers=numbers)
-    number = getattr(created, "collective_identifier_number", created)
-    assert str(number).startswith(seller + "-IZ")
+    from ksef2._domain.models.collective_identifiers import CollectiveIdentifierInvoice
+    created = auth.collective_identifiers.generate(
+        invoices=[CollectiveIdentifierInvoice(ksef_number=number) for number in numbers])
+    assert created.collective_identifier_number.startswith(seller + "-IZ")
 
 
 def test_errors_and_rate_limits_reach_the_sdk_as_documented(client, emulator):
