@@ -267,6 +267,17 @@ class ResCompany(models.Model):
         return record if record and record._l10n_pl_ksef_pauses() else False
 
 
+    def _l10n_pl_ksef_receive_invoices(self, *args, **kwargs):
+        # No request either for purchase invoices while KSeF announces an outage; the next run fetches them.
+        record = self._l10n_pl_ksef_service_paused()
+        if not record:
+            return super()._l10n_pl_ksef_receive_invoices(*args, **kwargs)
+        message = self.env._("%(reason)s Purchase invoices are fetched when KSeF is available again.",
+                             reason=record._l10n_pl_ksef_wait_reason())
+        self.sudo().l10n_pl_ksef_receive_error = message
+        return {'moves': self.env['account.move'], 'error': message, 'retry_at': None}
+
+
 class ResConfigSettings(models.TransientModel):
     _inherit = 'res.config.settings'
 

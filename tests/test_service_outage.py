@@ -329,3 +329,12 @@ class TestKsefServiceOutage(KsefEmulatorCase):
         self.assertEqual(move.l10n_pl_ksef_offline_deadline, add_business_days(self.polish_day(later_end), 1))
         self.assertIn('KSeF opublikował nowy koniec przerwy', ' '.join(move.message_ids.mapped('body')))
         self.assertIn('KSeF ogłosił prace serwisowe', queued.l10n_pl_ksef_error)
+
+    def test_receiving_purchase_invoices_waits_during_maintenance(self):
+        self.company.l10n_pl_ksef_receive_enabled = True
+        self.emulator.admin('/status-service', {'status': 'MAINTENANCE'})
+        self.run_status_cron()
+        self.run_cron('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
+        self.assertEqual(self.counters(), (0, 0), "no request for purchase invoices either")
+        self.assertIn('maintenance window', self.company.l10n_pl_ksef_receive_error)
+        self.assertIn('fetched when KSeF is available again', self.company.l10n_pl_ksef_receive_error)
