@@ -15,7 +15,7 @@ LOCKED_STATES = ('queued', 'sending', 'sent', 'accepted', 'offline_issued', 'off
 FA3_MOVE_FIELDS = frozenset({
     'name', 'partner_id', 'commercial_partner_id', 'partner_shipping_id', 'partner_bank_id', 'invoice_date',
     'delivery_date', 'invoice_date_due', 'invoice_payment_term_id', 'currency_id', 'journal_id', 'move_type',
-    'fiscal_position_id', 'invoice_line_ids', 'line_ids', 'narration', 'ref', 'payment_reference',
+    'fiscal_position_id', 'invoice_line_ids', 'line_ids', 'narration', 'ref',
     'invoice_origin', 'reversed_entry_id', 'company_id', 'state', 'invoice_incoterm_id',
 })
 FA3_LINE_FIELDS = frozenset({
