@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PYTHON = os.path.expanduser('~/.cache/l10n_pl_ksef/venv/bin/python')
@@ -40,7 +41,9 @@ sys.path.insert(0, REPO)
 from ksef_emulator.testing import start_emulator  # noqa: E402
 
 SELLER_NIP = '5261040828'
-BASE_DB = 'ksef_soak_base'
+#: Databases of this checkout (worktrees run side by side).
+DB_PREFIX = 'ksef_soak_%s' % format(zlib.crc32(REPO.encode()), '08x')
+BASE_DB = DB_PREFIX + '_base'
 
 PREPARE = r'''
 company = env.ref('base.main_company')
@@ -125,6 +128,8 @@ def psql(db, query):
 
 def prepare_base():
     if BASE_DB in sh('psql -lqt | cut -d"|" -f1').stdout.split():
+        # The addon's code may have changed since: bring its tables up to date.
+        sh('odoo_bin server -d %s -u l10n_pl_ksef --stop-after-init --log-level=warn' % BASE_DB)
         return
     print('[soak] preparing database %s (once)' % BASE_DB, flush=True)
     template = re.search(r'ksef_tpl_[0-9a-f]+', sh('psql -lqt').stdout)
@@ -198,7 +203,7 @@ def emulator_invoices(state_dir):
 
 
 def run(n, workers, fault_rate, keep):
-    db = 'ksef_soak_%s' % ('faults' if fault_rate else 'clean')
+    db = '%s_%s' % (DB_PREFIX, 'faults' if fault_rate else 'clean')
     sh('dropdb --if-exists %s' % db)
     sh('createdb -T %s %s' % (BASE_DB, db))
     state_dir = tempfile.mkdtemp(prefix='ksef-soak-')
@@ -328,7 +333,7 @@ print('OUTCOMES ' + json.dumps(outcomes))
 
 def race(n, keep):
     """A user resets invoices while a worker is sending them (KSeF answers slowly): one side wins cleanly."""
-    db = 'ksef_soak_race'
+    db = DB_PREFIX + '_race'
     sh('dropdb --if-exists %s' % db)
     sh('createdb -T %s %s' % (BASE_DB, db))
     state_dir = tempfile.mkdtemp(prefix='ksef-race-')

@@ -126,6 +126,21 @@ if [ $run_odoo = 1 ]; then
     fi
 fi
 
+if [ $run_odoo = 1 ] && [ "$tags" = "/l10n_pl_ksef" ]; then
+    # Real processes on committed data: two workers on one queue with faults, and a user resetting
+    # invoices while a worker sends them (what a test transaction cannot show).
+    echo "=== two workers on one queue; reset while sending (scripts/soak.py) ==="
+    rc=0
+    { "$KSEF_VENV/bin/python" scripts/soak.py -n 40 --no-baseline && "$KSEF_VENV/bin/python" scripts/soak.py --race 6; } \
+        > "$LOG_DIR/soak.log" 2>&1 || rc=$?
+    grep -E "^(with faults|race|    )" "$LOG_DIR/soak.log" || tail -20 "$LOG_DIR/soak.log"
+    if [ $rc -ne 0 ]; then
+        summary+=("soak: FAILED (see $LOG_DIR/soak.log)"); failures=$((failures + 1))
+    else
+        summary+=("soak: $(grep -E '^with faults' "$LOG_DIR/soak.log" | head -1)")
+    fi
+fi
+
 echo
 echo "=== summary ==="
 for line in "${summary[@]}"; do echo "$line"; done
