@@ -130,14 +130,33 @@ def _sample_stored_secret(env):
     return None
 
 
+def _read_key_check(env):
+    # SQL, not get_param: its cache may predate a value another worker just committed.
+    env['ir.config_parameter'].flush_model()
+    env.cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [KEY_CHECK_PARAMETER])
+    row = env.cr.fetchone()
+    return row and row[0]
+
+
+def _write_key_check(env, fernet, replace):
+    """Store a fresh check value; ``replace=False`` keeps one another worker stored first."""
+    env.cr.execute(SQL(
+        """INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
+           VALUES (%(key)s, %(value)s, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC')
+           ON CONFLICT (key) DO """ + ("UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date"
+                                       if replace else "NOTHING"),
+        key=KEY_CHECK_PARAMETER, value=PREFIX + fernet.encrypt(_KEY_CHECK_PLAINTEXT).decode('ascii'), uid=env.uid))
+    env['ir.config_parameter'].invalidate_model()
+    env.registry.clear_cache('stable')  # get_param's cache
+
+
 def check_key(env):
     """Refuse (UserError) when the configured keys cannot read what the database already holds.
 
     The first time, the key check value is created (after checking an existing secret, if any).
     """
     fernet = _fernet(env)
-    parameters = env['ir.config_parameter'].sudo()
-    check = parameters.get_param(KEY_CHECK_PARAMETER)
+    check = _read_key_check(env)
     sample = check or _sample_stored_secret(env)
     if sample:
         try:
@@ -145,7 +164,7 @@ def check_key(env):
         except (InvalidToken, ValueError):
             raise _key_mismatch_error(env) from None
     if not check:
-        parameters.set_param(KEY_CHECK_PARAMETER, PREFIX + fernet.encrypt(_KEY_CHECK_PLAINTEXT).decode('ascii'))
+        _write_key_check(env, fernet, replace=False)
     return fernet
 
 
@@ -168,7 +187,6 @@ def reencrypt_all(env):
             env.cr.execute(SQL("UPDATE %s SET %s = %s WHERE id = %s", SQL.identifier(table),
                                SQL.identifier(column), PREFIX + rotated.decode('ascii'), row_id))
             count += 1
-    env['ir.config_parameter'].sudo().set_param(
-        KEY_CHECK_PARAMETER, PREFIX + fernet.encrypt(_KEY_CHECK_PLAINTEXT).decode('ascii'))
+    _write_key_check(env, fernet, replace=True)
     env.invalidate_all()
     return count

@@ -273,6 +273,8 @@ class TestCredentialsNotInDump(KsefCredentialsCommon):
         created = {}
         # A real (non-test) cursor: its commit is visible to pg_dump.
         with db_connect(dbname).cursor() as cr:
+            cr.execute("SELECT 1 FROM ir_config_parameter WHERE key = %s", [ksef_secret_store.KEY_CHECK_PARAMETER])
+            created['key_check'] = not cr.fetchone()  # made by the first secret below: removed afterwards
             env = api.Environment(cr, SUPERUSER_ID, {})
             main_company = env.ref('base.main_company')
             created['certificate'] = env['ksef.certificate']._create_from_objects(
@@ -294,4 +296,7 @@ class TestCredentialsNotInDump(KsefCredentialsCommon):
                 cr.execute('DELETE FROM ksef_token WHERE id = %s', [created['token']])
                 cr.execute("DELETE FROM mail_message WHERE model IN ('ksef.certificate', 'ksef.token') "
                            "AND res_id IN %s", [(created['certificate'], created['token'])])
+                if created.get('key_check'):
+                    cr.execute("DELETE FROM ir_config_parameter WHERE key = %s",
+                               [ksef_secret_store.KEY_CHECK_PARAMETER])
                 cr.commit()
