@@ -85,6 +85,21 @@ def _failures(report_dir):
     return server, schema, examples
 
 
+def _crashes(log):
+    """``"ERROR <method> <path>: <last traceback line>"`` for every emulator bug in the log."""
+    found, lines = [], log.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("ERROR "):
+            cause = ""
+            for following in lines[index + 1:]:
+                if following.startswith(("Traceback", " ")):
+                    continue
+                cause = following
+                break
+            found.append("%s: %s" % (line, cause))
+    return found
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=20)
@@ -120,7 +135,7 @@ def main():
         summary = [line for line in tail if re.search(r"generated|Selected|Tested", line)]
         server, schema, examples = _failures(report_dir)
         mismatches = [line for line in emulator.log_text().splitlines() if line.startswith("RESPONSE-MISMATCH")]
-        crashes = [line for line in emulator.log_text().splitlines() if line.startswith("ERROR ")]
+        crashes = _crashes(emulator.log_text())
     finally:
         emulator.stop()
     print("schemathesis %s, %s; %.0f s" % (", ".join(line.strip() for line in summary) or "(no summary)",

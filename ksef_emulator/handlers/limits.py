@@ -41,8 +41,20 @@ def rate_limits(request):
     return json_response(200, request.app.limit_policy.effective(context))
 
 
+def _known(body, shape):
+    """Only the groups and fields the spec defines (the schemas allow extra properties; they mean nothing)."""
+    return {group: {name: value for name, value in values.items() if name in shape[group]}
+            for group, values in (body or {}).items() if group in shape and isinstance(values, dict)}
+
+
+RATE_FIELDS = ("perSecond", "perMinute", "perHour")
+SESSION_FIELDS = ("maxInvoiceSizeInMB", "maxInvoiceWithAttachmentSizeInMB", "maxInvoices")
+
+
 def set_rate_limits(request):
-    request.app.limit_policy.set_override(_context(request), request.json()["rateLimits"])
+    from ..ratelimit import OVERRIDABLE_GROUPS
+    shape = {group: RATE_FIELDS for group in OVERRIDABLE_GROUPS}
+    request.app.limit_policy.set_override(_context(request), _known(request.json()["rateLimits"], shape))
     return empty_response(200)
 
 
@@ -61,7 +73,8 @@ def context_limits(request):
 
 
 def set_context_limits(request):
-    request.app.store.put_json("context_limit_overrides", _key(_context(request)), request.json())
+    shape = {"onlineSession": SESSION_FIELDS, "batchSession": SESSION_FIELDS, "collectiveIdentifier": ("maxInvoices",)}
+    request.app.store.put_json("context_limit_overrides", _key(_context(request)), _known(request.json(), shape))
     return empty_response(200)
 
 

@@ -243,3 +243,20 @@ def test_unreadable_content_length_is_a_json_400(api):
     connection.close()
     assert response.status == 400
     assert body["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21001
+
+
+def test_override_bodies_with_extra_properties_are_accepted_and_ignored(api):
+    """Found by scripts/fuzz_emulator.py: the override schemas allow additional properties, which
+    made GET /rate-limits and GET /limits/context fail afterwards."""
+    access = api.access_token(random_nip())
+    body = override_body()
+    body["rateLimits"]["unknownGroup"] = 0
+    body["rateLimits"]["other"]["extra"] = "x"
+    assert api.post("/testdata/rate-limits", access, json=body).status_code == 200
+    assert set(api.get("/rate-limits", access).json()) == set(SPEC_GROUPS)
+    session = {"maxInvoiceSizeInMB": 1, "maxInvoiceWithAttachmentSizeInMB": 3, "maxInvoices": 5, "x": []}
+    assert api.post("/testdata/limits/context/session", access, json={
+        "onlineSession": session, "batchSession": session, "collectiveIdentifier": {"maxInvoices": 2},
+        "extra": 0}).status_code == 200
+    assert api.get("/limits/context", access).json()["batchSession"] == {
+        "maxInvoiceSizeInMB": 1, "maxInvoiceWithAttachmentSizeInMB": 3, "maxInvoices": 5}
