@@ -119,7 +119,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         if not self.l10n_pl_ksef_upo_attachment_id:
             raise UserError(self.env._("KSeF issues a UPO only once it accepted the invoice."))
-        return self.env.ref('l10n_pl_ksef.action_report_l10n_pl_ksef_upo').report_action(self)
+        return self.env.ref('l10n_pl_ksef.action_report_l10n_pl_ksef_upo').report_action(self, config=False)
 
     def _compute_l10n_pl_ksef_fa3_findings(self):
         # Recomputed at every read (no dependencies): the FA(3) depends on most of the invoice.
