@@ -66,7 +66,6 @@ class AccountMove(models.Model):
     l10n_pl_ksef_can_issue_offline = fields.Boolean(
         string="Can issue offline", compute='_compute_l10n_pl_ksef_can_issue_offline',
         help="The company holds a valid Offline KSeF certificate, needed for KOD II on invoices issued offline.")
-    l10n_pl_ksef_upo_html = fields.Html(string="UPO (readable)", compute='_compute_l10n_pl_ksef_upo_html', sanitize=False)
     l10n_pl_ksef_pending_send = fields.Json(
         string="Send waiting for KSeF", copy=False, groups='account.group_account_invoice',
         help="Settings of a \"Send\" waiting for the KSeF number: the PDF and e-mail go out once it is known.")
@@ -101,21 +100,26 @@ class AccountMove(models.Model):
             moves.l10n_pl_ksef_can_issue_offline = bool(company) and company._l10n_pl_ksef_is_polish() \
                 and bool(company._l10n_pl_ksef_get_offline_certificate())
 
-    @api.depends('l10n_pl_ksef_upo_attachment_id')
-    def _compute_l10n_pl_ksef_upo_html(self):
-        for move in self:
-            move.l10n_pl_ksef_upo_html = False
-            raw = move.sudo().l10n_pl_ksef_upo_attachment_id.raw
-            if not raw:
-                continue
-            try:
-                upo = parse_upo(raw)
-            except KsefError as error:
-                _logger.info("UPO of invoice %s cannot be shown: %s", move.id, error)
-                continue
-            documents = [upo.find(ksef_number=move.l10n_pl_ksef_number) or None] if move.l10n_pl_ksef_number else []
-            move.l10n_pl_ksef_upo_html = self.env['ir.qweb']._render('l10n_pl_ksef.l10n_pl_ksef_upo_readable', {
-                'upo': upo, 'documents': [doc for doc in documents if doc] or upo.documents})
+    def _l10n_pl_ksef_upo_readable(self):
+        """``(upo, [its entries for this invoice])`` for the readable UPO report, or ``(None, [])``."""
+        self.ensure_one()
+        raw = self.sudo().l10n_pl_ksef_upo_attachment_id.raw
+        if not raw:
+            return None, []
+        try:
+            upo = parse_upo(raw)
+        except KsefError as error:
+            _logger.info("UPO of invoice %s cannot be shown: %s", self.id, error)
+            return None, []
+        entry = upo.find(ksef_number=self.l10n_pl_ksef_number) if self.l10n_pl_ksef_number else None
+        return upo, [entry] if entry else upo.documents
+
+    def action_l10n_pl_ksef_show_upo(self):
+        """The UPO as a reader sees it (the signed XML stays the legal document, downloadable beside it)."""
+        self.ensure_one()
+        if not self.l10n_pl_ksef_upo_attachment_id:
+            raise UserError(self.env._("KSeF issues a UPO only once it accepted the invoice."))
+        return self.env.ref('l10n_pl_ksef.action_report_l10n_pl_ksef_upo').report_action(self, config=False)
 
     def _compute_l10n_pl_ksef_fa3_findings(self):
         # Recomputed at every read (no dependencies): the FA(3) depends on most of the invoice.

@@ -42,7 +42,10 @@ class TestKsefInvoiceForm(KsefEmulatorCase):
         self.assertFalse(move.l10n_pl_ksef_show_send)
         self.assertTrue(move.highlight_send_button, "once in KSeF, Send (e-mail the PDF) is the next step")
         # The readable UPO names the invoice's KSeF number.
-        self.assertIn(move.l10n_pl_ksef_number, move.l10n_pl_ksef_upo_html)
+        action = move.action_l10n_pl_ksef_show_upo()
+        self.assertEqual(action['report_name'], 'l10n_pl_ksef.report_l10n_pl_ksef_upo')
+        html = self.env['ir.actions.report']._render_qweb_html(action['report_name'], move.ids)[0].decode()
+        self.assertIn('>%s<' % move.l10n_pl_ksef_number, html)
         # The session counts what it holds, before KSeF reports its own figures.
         session = move.l10n_pl_ksef_session_id
         self.assertEqual((session.move_count, session.accepted_move_count, session.rejected_move_count),

@@ -361,18 +361,22 @@ tours.add("l10n_pl_ksef_accepted_invoice", {
             run: "click",
         },
         {
-            content: "The UPO is shown readable, with the KSeF number",
-            trigger: '.o_notebook div[name="l10n_pl_ksef_upo_html"] table',
-            run() {
-                const number = document.querySelector(
-                    '.o_form_view div[name="l10n_pl_ksef_accepted_banner"] .o_field_widget[name="l10n_pl_ksef_number"]'
-                ).textContent.trim();
-                check(this.anchor.closest("div").textContent.includes(number), `the UPO shows ${number}`);
-            },
-        },
-        {
             content: "The XML of the UPO can be downloaded",
             trigger: '.o_notebook button[name="action_l10n_pl_ksef_download_upo"]',
+        },
+        {
+            content: "Show the UPO",
+            trigger: '.o_notebook button[name="action_l10n_pl_ksef_show_upo"]',
+            run: "click",
+        },
+        {
+            content: "The UPO is shown readable, with the KSeF number",
+            trigger: ":iframe .l10n_pl_ksef_upo table td.fw-bold",
+            timeout: 30000,
+            run() {
+                check(/^\d{10}-\d{8}-[0-9A-F]{12}-[0-9A-F]{2}$/.test(this.anchor.textContent.trim()),
+                      `the UPO shows a KSeF number, got "${this.anchor.textContent.trim()}"`);
+            },
         },
     ],
 });
