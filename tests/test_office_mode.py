@@ -236,4 +236,5 @@ class TestOfficeMode(KsefEmulatorCase):
         move._l10n_pl_ksef_queue()
         self.process_queue(client_c)
         self.assertEqual(move.l10n_pl_ksef_state, 'queued')
-        self.assertIn("required any of InvoiceWrite; present InvoiceRead", move.l10n_pl_ksef_error)
+        self.assertIn("missing-permissions: required any of InvoiceWrite", move.l10n_pl_ksef_error)
+        self.assertIn("; present InvoiceRead]", move.l10n_pl_ksef_error)
