@@ -17,3 +17,4 @@ from . import test_translations
 from . import test_send_batch
 from . import test_ui_tours
 from . import test_office_mode
+from . import test_office_tours
