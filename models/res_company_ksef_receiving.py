@@ -146,7 +146,11 @@ class ResCompany(models.Model):
                 or (not self.env.su and self not in self.env.user.company_ids):
             raise UserError(self.env._("Only users with invoicing rights in %(company)s can fetch its invoices "
                                        "from KSeF.", company=self.name))
-        result = self.sudo()._l10n_pl_ksef_receive_invoices()
+        with self._l10n_pl_ksef_receiving_turn() as mine:
+            if not mine:
+                raise UserError(self.env._("Purchase invoices of %(company)s are being fetched from KSeF right now "
+                                           "(scheduled action). Try again in a moment.", company=self.name))
+            result = self.sudo()._l10n_pl_ksef_receive_invoices()
         if result['error']:
             raise UserError(result['error'])
         if not result['moves']:

@@ -190,6 +190,9 @@ class TestOfficeMode(KsefEmulatorCase):
             other.execute("SELECT pg_advisory_lock(%s, %s)", (_RECEIVE_LOCK_NAMESPACE, self.client_a.id))
             with self.client_a._l10n_pl_ksef_receiving_turn() as mine:
                 self.assertFalse(mine)
+            # The "Fetch from KSeF" button says so instead of fetching twice.
+            with self.assertRaisesRegex(UserError, "being fetched from KSeF right now"):
+                self.client_a.action_l10n_pl_ksef_receive_invoices()
             other.execute("SELECT pg_advisory_unlock(%s, %s)", (_RECEIVE_LOCK_NAMESPACE, self.client_a.id))
         finally:
             other.close()
@@ -236,4 +239,5 @@ class TestOfficeMode(KsefEmulatorCase):
         move._l10n_pl_ksef_queue()
         self.process_queue(client_c)
         self.assertEqual(move.l10n_pl_ksef_state, 'queued')
-        self.assertIn("required any of InvoiceWrite; present InvoiceRead", move.l10n_pl_ksef_error)
+        self.assertIn("missing-permissions: required any of InvoiceWrite", move.l10n_pl_ksef_error)
+        self.assertIn("; present InvoiceRead]", move.l10n_pl_ksef_error)
