@@ -18,6 +18,13 @@ SECOND_SELLER_NIP = '5265877635'
 BUYER_NIP = '1234560007'
 
 
+def reset_ksef_rate_limits(env):
+    """Forget the client's remembered KSeF rate limits (kept in the database, committed apart from the
+    test's transaction): each test is a scenario of its own, while the emulator lives for the class."""
+    with env.registry.cursor() as cr:
+        cr.execute("DELETE FROM ksef_rate_limit_state")
+
+
 def _emulator_module():
     # The emulator is a development tool next to the addon, not part of it: import it only here.
     if REPO_ROOT not in sys.path:
@@ -82,6 +89,7 @@ class KsefEmulatorCase(AccountTestInvoicingCommon):
         super().setUp()
         # Every test starts from a healthy emulator with no leftover fault or clock offset.
         self.emulator.admin('/faults', method='DELETE')
+        reset_ksef_rate_limits(self.env)
         self.emulator.admin('/clock', {'offsetSeconds': 0})
         # The test fails if the emulator answered outside open-api.json or crashed while serving it.
         self.emulator.contract_violations()

@@ -8,6 +8,7 @@ from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.tests.common import new_test_user
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import certificates as ksef_certificates
+from odoo.addons.l10n_pl_ksef.tests.common import reset_ksef_rate_limits
 
 COMPANY_NIP = '5265877635'
 OTHER_NIP = '7740001454'
@@ -122,6 +123,7 @@ class KsefEmulatorCredentialsCommon(KsefCredentialsCommon):
 
     def setUp(self):
         super().setUp()
+        reset_ksef_rate_limits(self.env)  # each test is a scenario of its own
         # The test fails if the emulator answered outside open-api.json or crashed while serving it.
         self.emulator.contract_violations()
         self.addCleanup(self.emulator.assert_contract_clean)
