@@ -27,3 +27,14 @@ odoo_bin() {
     PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}" "$KSEF_VENV/bin/python" -m odoo "$command" \
         "${subcommand[@]}" -c "$ODOO_CONF" "$@"
 }
+
+# Browser tours: Debian's chromium launcher checks /dev/shm with `findmnt`, which prints two lines
+# (and the launcher's test breaks) when /dev/shm is mounted twice, as seen on CI machines. Start the
+# browser binary directly, with the launcher's fallback for a small /dev/shm always on.
+if [ -x /usr/lib/chromium/chromium ]; then
+    KSEF_BROWSER_BIN="$KSEF_CACHE/browser-bin"
+    mkdir -p "$KSEF_BROWSER_BIN"
+    printf '#!/bin/sh\nexec /usr/lib/chromium/chromium --disable-dev-shm-usage "$@"\n' > "$KSEF_BROWSER_BIN/chromium"
+    chmod +x "$KSEF_BROWSER_BIN/chromium"
+    export PATH="$KSEF_BROWSER_BIN:$PATH"
+fi

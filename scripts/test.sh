@@ -33,7 +33,8 @@ count() {  # add "N passed"/"N failed"/"N error(s)" found in $1 to the totals
     total_passed=$((total_passed + ${p:-0})); total_failed=$((total_failed + ${f:-0} + ${e:-0}))
 }
 # One log folder per run, so parallel runs never mix their logs; "latest" points at the newest.
-LOG_DIR="$KSEF_CACHE/test-logs/run-$(date +%Y%m%d-%H%M%S)-$$"; mkdir -p "$LOG_DIR"
+RUN_ID="$$-$RANDOM"  # PIDs repeat across sandboxes sharing a machine
+LOG_DIR="$KSEF_CACHE/test-logs/run-$(date +%Y%m%d-%H%M%S)-$RUN_ID"; mkdir -p "$LOG_DIR"
 ln -sfn "$LOG_DIR" "$KSEF_CACHE/test-logs/latest"
 
 run_pytest() {  # $1 label, $2 venv
@@ -77,7 +78,7 @@ if [ $run_odoo = 1 ]; then
         odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init \
             --log-level=warn --logfile="$LOG_DIR/template.log" || { cat "$LOG_DIR/template.log"; exit 1; }
     fi
-    TEST_DB="ksef_test_$$"
+    TEST_DB="ksef_test_${RUN_ID//-/_}"
     createdb -T "$TEMPLATE_DB" "$TEST_DB"
     cleanup() { [ $keep_db = 1 ] || dropdb --if-exists "$TEST_DB" 2>/dev/null || true; }
     trap cleanup EXIT
