@@ -204,7 +204,8 @@ def main():
     db = 'ksef_bench_tp_%d' % os.getpid()
     sh('createdb -T %s %s' % (BASE_DB, db))
     state_dir = tempfile.mkdtemp(prefix='ksef-bench-')
-    emulator = start_emulator(state_dir=state_dir)
+    # Rate limits on (the test default turns them off), no response validation (not KSeF's cost).
+    emulator = start_emulator(state_dir=state_dir, rateLimitsEnabled=True, validateResponses=False)
     worker = None
     try:
         issued = emulator.create_token(SELLER_NIP, permissions=['InvoiceRead', 'InvoiceWrite'])
