@@ -408,6 +408,9 @@ class AccountMove(models.Model):
                 # Stays 'sent': the next run reads the session's list (fresh links) again.
                 _logger.info("KSeF UPO link of invoice %s unreachable (%s)", move.id, error.message)
                 unreachable |= move
+        if unreachable:
+            # Back-off: the run is not re-triggered at once for them (see _l10n_pl_ksef_next_run_at).
+            unreachable._l10n_pl_ksef_back_off(_RetryLater(None, None))
         moves = self.browse([move.id for move in upos])
         attachments = self.env['ir.attachment'].create([{
             'name': 'UPO-%s.xml' % statuses[move.l10n_pl_ksef_invoice_hash].ksef_number,
@@ -447,7 +450,9 @@ class AccountMove(models.Model):
         sessions = self.env['ksef.session'].search([('company_id', '=', company.id), ('kind', '=', 'batch'),
                                                     ('state', 'in', ('closing', 'done'))])
         waiting = self.search([('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'sent'),
-                               ('l10n_pl_ksef_session_id', 'in', sessions.ids)]).l10n_pl_ksef_session_id
+                               ('l10n_pl_ksef_session_id', 'in', sessions.ids),
+                               '|', ('l10n_pl_ksef_retry_at', '=', False), ('l10n_pl_ksef_retry_at', '<=', now)],
+                              ).l10n_pl_ksef_session_id
         if waiting.filtered(lambda session: session.status_code not in BATCH_PROCESSING_CODES):
             candidates.append(now)
         elif waiting or sessions.filtered(lambda session: session.state == 'closing'):
