@@ -117,7 +117,7 @@ class TestSendResilience(KsefEmulatorCase):
         move._l10n_pl_ksef_queue()
         # Both ways to the UPO fail: the pre-signed link of the status answer and the API endpoint.
         self.emulator.admin('/faults', {'pathPattern': '/upo$|/storage/upo/', 'kind': 'html', 'status': 503,
-                                        'count': 10})
+                                        'count': 30})
         self.process_until(move, ('accepted',))
         self.assertFalse(move.l10n_pl_ksef_upo_attachment_id)
         self.emulator.admin('/faults', method='DELETE')
