@@ -270,16 +270,21 @@ def report(args, count, post_seconds, result, calls, too_many, limits, build, wo
     print('API calls (rate-limited endpoints and pre-signed links), 429 answers: %d' % sum(too_many.values()))
     for key, value in sorted(calls.items(), key=lambda item: -item[1]):
         print('    %6d  %s%s' % (value, key, ('  (429: %d)' % too_many[key]) if too_many[key] else ''))
-    print('Odoo time: %.1f ms per invoice (%.1f s): FA(3) build+XSD %.1f, SQL %.1f, rest (ORM/Python) %.1f'
-          % (1000 * odoo / n, odoo, 1000 * render / n, 1000 * sql / n, 1000 * (odoo - render - sql) / n))
-    print('HTTP %.1f ms per invoice, client-side limiter waits %.1f s in total' % (1000 * http / n, wait))
+    per = max(1, min(n, settled))  # per invoice accepted with its UPO
+    print('Odoo time: %.1f ms per invoice accepted (%.1f s): FA(3) build+XSD %.1f, SQL %.1f, rest (ORM/Python) %.1f'
+          % (1000 * odoo / per, odoo, 1000 * render / per, 1000 * sql / per, 1000 * (odoo - render - sql) / per))
+    print('HTTP %.1f ms per invoice, client-side limiter waits %.1f s in total' % (1000 * http / per, wait))
     longest = max(runs, key=lambda run: run['wall'])
     print('longest run: %.1f s (%d queries); runs > 60 s: %d' % (longest['wall'], longest['queries'],
                                                                sum(run['wall'] > 60 for run in runs)))
     print('peak RSS of the worker: %.0f MiB' % (result['rss_kb'] / 1024))
     print('lower bound: %d rate-limited calls %s at the production pace + pure FA(3) build %.2f ms x N = %.1f s'
           % (total_calls, json.dumps(groups), 1000 * build, bound))
-    print('ratio (posted -> all accepted with UPO) / lower bound: %.2f' % (result['elapsed'] / bound))
+    if settled >= n:
+        print('ratio (posted -> all accepted with UPO) / lower bound: %.2f' % (result['elapsed'] / bound))
+    else:
+        print('ratio: not finished within the budget (%d of %d accepted with UPO after %.0f s)'
+              % (settled, n, result['elapsed']))
     if os.environ.get('BENCH_RUNS'):
         for run in runs:
             print('    run at %7.1f s: %6.2f s wall, sql %.2f, render %.2f, http %.2f, wait %.2f, settled %d'
