@@ -85,10 +85,7 @@ class ResCompany(models.Model):
         self.ensure_one()
         context_key = '%s|%s' % (self._l10n_pl_ksef_environment_key(), self.vat or self.id)
         # Wall-clock time: the history is compared across processes.
-        # A wait longer than a few seconds ends the run (KsefRateLimited with the delay): the scheduled action
-        # is re-triggered for then instead of sleeping up to a minute inside a run (cron time limit).
-        return RateLimiter(clock=time.time, store=self.env['ksef.rate.limit.state']._store(context_key),
-                           max_wait=MAX_IN_PROCESS_RETRY_WAIT)
+        return RateLimiter(clock=time.time, store=self.env['ksef.rate.limit.state']._store(context_key))
 
     def _l10n_pl_ksef_load_public_keys(self, client):
         cache = self.l10n_pl_ksef_public_keys or {}
