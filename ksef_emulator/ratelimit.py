@@ -55,7 +55,12 @@ def default_group_limits(openapi):
 
 class LimitPolicy:
     """Effective limits per context: the spec defaults, or the override set through
-    ``POST /testdata/rate-limits`` (``/production`` applies the PRD values, ten times lower than TE)."""
+    ``POST /testdata/rate-limits`` (``/production`` applies the PRD values).
+
+    limity/limity-api.md: "Na środowisku PRD stosowane są domyślne limity określone w niniejszej
+    dokumentacji" and TE's defaults are ten times higher than PRD's. The defaults here are the documented
+    (PRD) values, which keeps every test's limits at the production pace; ``/production`` restores exactly
+    them (an earlier version divided them by ten, which is ten times stricter than production)."""
 
     def __init__(self, openapi, store):
         self.defaults = default_group_limits(openapi)
@@ -87,7 +92,7 @@ class LimitPolicy:
         for group, limits in self.defaults.items():
             if group in ("anonymous", "global"):
                 continue
-            production[group] = {name: (max(1, value // 10) if value > 0 else value) for name, value in limits.items()}
+            production[group] = dict(limits)
         self.set_override(context, production)
 
     def reset(self, context):

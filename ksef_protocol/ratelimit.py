@@ -94,6 +94,7 @@ class RateLimiter:
         self.safety_margin = safety_margin
         # A shared store needs a clock all processes agree on: pass ``clock=time.time`` with it.
         self._store = store if store is not None else MemoryRateLimitStore()
+        self._acquired = {}  # group -> time recorded for this limiter's last request of the group
 
     @property
     def limits(self):
@@ -150,6 +151,7 @@ class RateLimiter:
                 delay = self._delay(group, state, now)
                 if delay <= 0:
                     state.history.append(now)
+                    self._acquired[group] = now
                     return waited
             if waited + delay > self.max_wait:
                 raise KsefRateLimited(
@@ -157,6 +159,23 @@ class RateLimiter:
                     retry_after=delay)
             self._sleep(delay)
             waited += delay
+
+    def answered(self, group):
+        """The last request of ``group`` got its answer: count it from now.
+
+        KSeF counts a request when it arrives, which is after it was recorded here (encryption, a busy
+        machine, the network): counting it from its answer keeps our windows behind KSeF's.
+        """
+        recorded = self._acquired.pop(group, None)
+        if recorded is None:
+            return
+        with self._store.locked(group) as state:
+            history = state.history
+            for index in range(len(history) - 1, -1, -1):
+                if history[index] == recorded:
+                    history[index] = max(recorded, self._clock())
+                    history.sort()
+                    break
 
     def penalize(self, group, seconds):
         """Record a server 429 so the whole group pauses for ``seconds`` (no parallel retries)."""

@@ -211,6 +211,7 @@ class KsefTransport:
                 response = self._http.request(method, url, data=body, params=params, headers=request_headers,
                                               timeout=timeout or self.timeout, allow_redirects=False)
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                self.limiter.answered(rate_group)
                 never_sent = _connection_never_established(exc)
                 _logger.info("KSeF %s %s -> %s (attempt %d)", method, log_url, type(exc).__name__, attempt + 1)
                 if (never_sent or idempotent) and attempt < self.max_retries:
@@ -222,6 +223,7 @@ class KsefTransport:
                         method, log_url, type(exc).__name__,
                         "" if never_sent else " (the request may have reached KSeF)"),
                     may_have_been_accepted=not never_sent)
+            self.limiter.answered(rate_group)
             elapsed_ms = (time.monotonic() - started) * 1000.0
             status = response.status_code
             content = response.content or b""

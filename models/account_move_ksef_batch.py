@@ -35,6 +35,8 @@ import datetime
 import logging
 import time
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import split_every
@@ -57,8 +59,13 @@ BATCH_MAX_XML_BYTES = 500 * 1000 * 1000
 #: up to the commit of the 'sending' state is one transaction: it must end well within the worker's time
 #: limit (Odoo's default is 120 s), or it would be killed and started again forever.
 BATCH_PREPARE_SECONDS = 30.0
-#: Seconds one run spends recording invoice statuses and UPOs of a processed package (committed per invoice).
-BATCH_POLL_SECONDS = 30.0
+#: Seconds one run may spend recording the statuses and UPOs of processed packages (committed by chunks of
+#: ``BATCH_COMMIT_CHUNK``); what is left is recorded by the next run, triggered at once. With the set writes
+#: below this is about 10,000 invoices, so it only bounds a run on a slow machine (Odoo's default cron
+#: time limit is 120 s).
+BATCH_POLL_SECONDS = 45.0
+#: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute).
+BATCH_FOLLOW_UP_SECONDS = 5
 #: Invoices whose state changes are committed together after KSeF closed or abandoned a session.
 BATCH_COMMIT_CHUNK = 500
 #: Session status codes meaning KSeF has not closed the session, so it never processes it
@@ -68,6 +75,14 @@ BATCH_NOT_CLOSED_CODES = (100, 440)
 BATCH_PROCESSING_CODES = (0, 100, 150)
 #: Page size when listing a processed session's invoices (KSeF allows 10-1000).
 BATCH_STATUS_PAGE_SIZE = 1000
+
+
+def _acceptance_with_upo_link(status):
+    """True for an acceptance whose UPO can be taken from KSeF's pre-signed link now (not expired)."""
+    if status.code != 200 or not status.ksef_number or not status.upo_download_url:
+        return False
+    expires = status.upo_download_url_expires_at
+    return not expires or expires > datetime.datetime.now(datetime.timezone.utc)
 
 
 class AccountMove(models.Model):
@@ -168,8 +183,11 @@ class AccountMove(models.Model):
         attachments = self.env['ir.attachment'].create([{
             'name': name, 'raw': xml, 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
         } for move, name, xml in prepared])
+        # The register records each transmission and the batch session's chatter the sending: no line
+        # sync (these fields never touch lines) and no tracking message per invoice.
+        quiet = self.env.context | {'skip_invoice_sync': True, 'mail_notrack': True}
         for (move, _name, xml), attachment in zip(prepared, attachments):
-            move.write({
+            move.with_context(quiet).write({
                 'l10n_pl_ksef_state': 'sending',
                 'l10n_pl_ksef_session_id': session.id,
                 'l10n_pl_ksef_invoice_hash': sha256_b64(xml),
@@ -231,10 +249,24 @@ class AccountMove(models.Model):
         closed, what a killed run left 'sending' is marked by the next run's reconciliation)."""
         now = fields.Datetime.now()
         for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
-            moves.write({'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
-            moves._l10n_pl_ksef_log(self.env._("Sent to KSeF in batch session %(ref)s.",
-                                               ref=session.reference_number))
+            moves._l10n_pl_ksef_batch_quiet().write(
+                {'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
+            moves._l10n_pl_ksef_log_batch(self.env._("Sent to KSeF in batch session %(ref)s.",
+                                                     ref=session.reference_number))
             self._l10n_pl_ksef_commit(len(moves))
+
+    def _l10n_pl_ksef_batch_quiet(self):
+        """These invoices in an environment for set writes of KSeF fields: Odoo's line synchronisation is
+        skipped (the fields never touch lines) and so is field tracking (the message logged with the same
+        write, and the register of transmissions, say what changed)."""
+        return self.with_context(skip_invoice_sync=True, mail_notrack=True)
+
+    def _l10n_pl_ksef_log_batch(self, message, bodies=None):
+        """One chatter note per invoice in a single insert (``bodies``: {move id: text}, else ``message``)."""
+        if not self:
+            return
+        self._message_log_batch(bodies={move.id: Markup('%s') % (bodies[move.id] if bodies else message)
+                                        for move in self})
 
     def _l10n_pl_ksef_batch_abandon(self, session, reason):
         """``session`` will never be closed, so KSeF never processes it: queue its invoices again.
@@ -245,9 +277,9 @@ class AccountMove(models.Model):
             session._abandon_batch(reason)
             self._l10n_pl_ksef_commit(0)
         for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
-            moves.write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
-                         'l10n_pl_ksef_error': reason})
-            moves._l10n_pl_ksef_log(self.env._(
+            moves._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
+                                                     'l10n_pl_ksef_error': reason})
+            moves._l10n_pl_ksef_log_batch(self.env._(
                 "KSeF batch session %(ref)s was not completed, so KSeF does not process it; the invoice is "
                 "queued again.", ref=session.reference_number))
             self._l10n_pl_ksef_commit(0)
@@ -327,33 +359,105 @@ class AccountMove(models.Model):
             lambda: list(client.iter_session_invoices(session.reference_number,
                                                       page_size=BATCH_STATUS_PAGE_SIZE)))}
         deadline = time.monotonic() + BATCH_POLL_SECONDS
-        now = datetime.datetime.now(datetime.timezone.utc)
-        for move in self:
+        for chunk in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
             if time.monotonic() > deadline:
-                break  # the next run carries on
-            if not move.try_lock_for_update():
-                continue
-            move.invalidate_recordset()
-            if move.l10n_pl_ksef_state != 'sent' or move.l10n_pl_ksef_session_id != session:
-                continue
-            status = statuses.get(move.l10n_pl_ksef_invoice_hash)
-            if status is None:
-                # KSeF is done with the package and does not hold this invoice: it never will.
-                move.write({'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
-                            'l10n_pl_ksef_error': self.env._(
-                                "KSeF processed the batch session %(ref)s (status %(code)s) without registering "
-                                "this invoice; it is sent again automatically.",
-                                ref=session.reference_number, code=session.status_code)})
-                move._l10n_pl_ksef_log(self.env._(
+                break  # the next run, triggered at once, carries on
+            moves = chunk.try_lock_for_update()
+            moves.invalidate_recordset()
+            moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'sent'
+                                   and move.l10n_pl_ksef_session_id == session)
+            missing = moves.filtered(lambda move: move.l10n_pl_ksef_invoice_hash not in statuses)
+            if missing:
+                # KSeF is done with the package and does not hold these invoices: it never will.
+                missing._l10n_pl_ksef_batch_quiet().write({
+                    'l10n_pl_ksef_state': 'queued', 'l10n_pl_ksef_session_id': False,
+                    'l10n_pl_ksef_error': self.env._(
+                        "KSeF processed the batch session %(ref)s (status %(code)s) without registering "
+                        "this invoice; it is sent again automatically.",
+                        ref=session.reference_number, code=session.status_code)})
+                missing._l10n_pl_ksef_log_batch(self.env._(
                     "KSeF did not register the invoice from batch session %(ref)s; the invoice is queued again.",
                     ref=session.reference_number))
-            else:
-                move.l10n_pl_ksef_reference = status.reference_number
-                url = status.upo_download_url
-                if url and status.upo_download_url_expires_at and status.upo_download_url_expires_at <= now:
-                    url = None
+            found = moves - missing
+            accepted = found.filtered(lambda move: _acceptance_with_upo_link(
+                statuses[move.l10n_pl_ksef_invoice_hash]))
+            accepted._l10n_pl_ksef_batch_accept(statuses, client)
+            for move in found - accepted:  # pending, rejected, duplicates, expired links: one by one
+                status = statuses[move.l10n_pl_ksef_invoice_hash]
+                move.with_context(skip_invoice_sync=True).l10n_pl_ksef_reference = status.reference_number
+                url = status.upo_download_url if _acceptance_with_upo_link(status) else None
                 move.with_context(l10n_pl_ksef_upo_download_url=url)._l10n_pl_ksef_apply_status(status, client)
-            self._l10n_pl_ksef_commit()
+            self._l10n_pl_ksef_commit(len(chunk))
+
+    def _l10n_pl_ksef_batch_accept(self, statuses, client):
+        """Record these invoices accepted by KSeF (``statuses``: by XML hash), with their UPOs.
+
+        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; one
+        write per invoice records its number, reference and UPO (the register follows that write) and
+        one insert logs the chatter notes. An invoice whose link fails takes the one-by-one path.
+        """
+        upos = {}
+        unreachable = self.browse()
+        for move in self:
+            status = statuses[move.l10n_pl_ksef_invoice_hash]
+            try:
+                upos[move] = client.download_upo_url(status.upo_download_url).content
+            except KsefHttpError as error:
+                _logger.info("KSeF UPO link of invoice %s unusable (%s); using the API", move.id, error.message)
+            except (KsefTransportError, KsefServerError) as error:
+                # Stays 'sent': the next run reads the session's list (fresh links) again.
+                _logger.info("KSeF UPO link of invoice %s unreachable (%s)", move.id, error.message)
+                unreachable |= move
+        if unreachable:
+            # Back-off: the run is not re-triggered at once for them (see _l10n_pl_ksef_next_run_at).
+            unreachable._l10n_pl_ksef_back_off(_RetryLater(None, None))
+        moves = self.browse([move.id for move in upos])
+        attachments = self.env['ir.attachment'].create([{
+            'name': 'UPO-%s.xml' % statuses[move.l10n_pl_ksef_invoice_hash].ksef_number,
+            'raw': upos[move], 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
+        } for move in moves])
+        now = fields.Datetime.now()
+        quiet = moves._l10n_pl_ksef_batch_quiet()
+        for move, attachment in zip(quiet, attachments):
+            status = statuses[move.l10n_pl_ksef_invoice_hash]
+            move.write({
+                'l10n_pl_ksef_reference': status.reference_number,
+                'l10n_pl_ksef_status_code': status.code,
+                'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_number': status.ksef_number,
+                'l10n_pl_ksef_accepted_date': now, 'l10n_pl_ksef_error': False,
+                'l10n_pl_ksef_invoicing_mode': status.invoicing_mode
+                if status.invoicing_mode in ('Online', 'Offline') else False,
+                'l10n_pl_ksef_upo_attachment_id': attachment.id,
+            })
+        for text, group in moves.grouped(lambda move: ' '.join(
+                [statuses[move.l10n_pl_ksef_invoice_hash].description or '']
+                + list(statuses[move.l10n_pl_ksef_invoice_hash].details)).strip()).items():
+            group._l10n_pl_ksef_register_status_text(text)
+        moves._l10n_pl_ksef_log_batch(None, bodies={move.id: self.env._(
+            "Accepted by KSeF with number %(number)s.",
+            number=statuses[move.l10n_pl_ksef_invoice_hash].ksef_number) for move in moves})
+        # Links that failed: the one-by-one path (the UPO endpoint of the API).
+        for move in self - moves - unreachable:
+            move._l10n_pl_ksef_apply_status(statuses[move.l10n_pl_ksef_invoice_hash], client)
+
+    @api.model
+    def _l10n_pl_ksef_next_run_at(self, company):
+        """A batch session KSeF is processing is read every few seconds; statuses a run left unrecorded
+        are recorded at once (not after the online path's minute of follow-up)."""
+        result = super()._l10n_pl_ksef_next_run_at(company)
+        now = fields.Datetime.now()
+        candidates = [result] if result else []
+        sessions = self.env['ksef.session'].search([('company_id', '=', company.id), ('kind', '=', 'batch'),
+                                                    ('state', 'in', ('closing', 'done'))])
+        waiting = self.search([('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'sent'),
+                               ('l10n_pl_ksef_session_id', 'in', sessions.ids),
+                               '|', ('l10n_pl_ksef_retry_at', '=', False), ('l10n_pl_ksef_retry_at', '<=', now)],
+                              ).l10n_pl_ksef_session_id
+        if waiting.filtered(lambda session: session.status_code not in BATCH_PROCESSING_CODES):
+            candidates.append(now)
+        elif waiting or sessions.filtered(lambda session: session.state == 'closing'):
+            candidates.append(now + datetime.timedelta(seconds=BATCH_FOLLOW_UP_SECONDS))
+        return min(candidates) if candidates else None
 
     def _l10n_pl_ksef_fetch_upo(self, client):
         # KSeF's list gives a pre-signed link to each accepted invoice's UPO, which is not rate-limited:

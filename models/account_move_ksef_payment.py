@@ -59,7 +59,8 @@ class AccountMove(models.Model):
                 reference = number
             else:
                 reference = ' '.join(filter(None, [move.payment_reference or move.name, number]))
-            move.payment_reference = reference
+            # Not part of the FA(3) KSeF holds (it is set once KSeF accepted it): the lock allows it.
+            move.with_context(l10n_pl_ksef_allow_locked_write=True).payment_reference = reference
 
     def action_view_l10n_pl_ksef_collective_identifiers(self):
         self.ensure_one()

@@ -100,6 +100,14 @@ def backoff_seconds(faults_in_a_row, retry_after=None):
     return delay * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
 
 
+def _usable_upo_link(status):
+    """KSeF's pre-signed link to the UPO of an ``InvoiceStatus`` when it is there and not expired."""
+    expires = status.upo_download_url_expires_at
+    if not status.upo_download_url or (expires and expires <= datetime.datetime.now(datetime.timezone.utc)):
+        return None
+    return status.upo_download_url
+
+
 class AccountMove(models.Model):
     _inherit = 'account.move'
 
@@ -415,12 +423,16 @@ class AccountMove(models.Model):
                                                        and move.l10n_pl_ksef_retry_at > fields.Datetime.now()):
                 continue
             move = move.with_context(lang=move._l10n_pl_ksef_lang())
-            findings = move._l10n_pl_ksef_check_fa3() if move.state == 'posted' else [
-                move.env._("The invoice is no longer posted.")]
+            findings = [] if move.state == 'posted' else [move.env._("The invoice is no longer posted.")]
             xml = None
             if not findings:
-                xml = move._l10n_pl_ksef_render_fa3()
-                findings = move._l10n_pl_ksef_presend_findings(xml)
+                # Built once: the rendering raises the same findings the check would give.
+                try:
+                    xml = move._l10n_pl_ksef_render_fa3()
+                except UserError as error:
+                    findings = [line for line in str(error.args[0]).split('\n') if line]
+                else:
+                    findings = move._l10n_pl_ksef_presend_findings(xml)
             if findings:
                 move.write({'l10n_pl_ksef_state': 'not_sent', 'l10n_pl_ksef_error': '\n'.join(findings)})
                 move._l10n_pl_ksef_log(move.env._("Not sent to KSeF: the FA(3) XML is not valid."), '; '.join(findings))
@@ -594,7 +606,9 @@ class AccountMove(models.Model):
             session = move.l10n_pl_ksef_session_id
             status = self._l10n_pl_ksef_call(client.get_invoice_status, session.reference_number,
                                              move.l10n_pl_ksef_reference)
-            move._l10n_pl_ksef_apply_status(status, client)
+            # The answer carries a pre-signed link to the UPO, which is not rate-limited.
+            move.with_context(l10n_pl_ksef_upo_download_url=_usable_upo_link(status)) \
+                ._l10n_pl_ksef_apply_status(status, client)
             self._l10n_pl_ksef_commit()
         self._l10n_pl_ksef_each_tolerating_faults(poll)
 

@@ -29,3 +29,4 @@ from . import test_collective_identifiers
 from . import test_service_outage
 from . import test_office_mode
 from . import test_office_tours
+from . import test_throughput

@@ -117,7 +117,9 @@ class TestSendResilience(KsefEmulatorCase):
     def test_upo_download_interrupted_by_outage_is_completed_later(self):
         move = self.create_invoice()
         move._l10n_pl_ksef_queue()
-        self.emulator.admin('/faults', {'pathPattern': '/upo$', 'kind': 'html', 'status': 503, 'count': 10})
+        # Both ways to the UPO fail: the pre-signed link of the status answer and the API endpoint.
+        self.emulator.admin('/faults', {'pathPattern': '/upo$|/storage/upo/', 'kind': 'html', 'status': 503,
+                                        'count': 30})
         self.process_until(move, ('accepted',))
         self.assertFalse(move.l10n_pl_ksef_upo_attachment_id)
         self.emulator.admin('/faults', method='DELETE')

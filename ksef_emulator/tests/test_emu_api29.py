@@ -64,7 +64,9 @@ def test_closing_counts_in_its_own_group_and_testdata_overrides_apply(api):
     assert api.post("/sessions/online/%s/close" % reference, access).status_code == 204
     api.emu.admin("/config", {"rateLimitsEnabled": False})
     assert api.post("/testdata/rate-limits/production", access).status_code == 200
-    assert api.get("/rate-limits", access).json()["onlineSession"] == {"perSecond": 1, "perMinute": 3, "perHour": 12}
+    # PRD limits are the documented ones (limity/limity-api.md, "Środowisko PRD")
+    assert api.get("/rate-limits", access).json()["onlineSession"] == {"perSecond": 10, "perMinute": 30, "perHour": 120}
+    assert api.get("/rate-limits", access).json()["invoiceSend"] == {"perSecond": 10, "perMinute": 30, "perHour": 180}
     assert api.http.delete(api.url("/testdata/rate-limits"), headers={"Authorization": "Bearer " + access}).status_code == 200
     assert api.get("/rate-limits", access).json()["onlineSession"] == {"perSecond": 10, "perMinute": 30, "perHour": 120}
 

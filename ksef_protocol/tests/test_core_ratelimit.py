@@ -114,3 +114,18 @@ def test_penalty_is_shared_through_the_store(fake_clock):
     store = MemoryRateLimitStore()
     make(fake_clock, store=store).penalize("invoiceSend", 30)
     assert make(fake_clock, store=store).delay_for("invoiceSend") == pytest.approx(30.0)
+
+
+def test_request_counts_from_its_answer_not_from_its_start(fake_clock):
+    """KSeF counts a request when it arrives: a slow request is counted from its answer, so the next
+    request of a full window never reaches KSeF inside KSeF's own window."""
+    limiter = make(fake_clock, limits={"g": (None, 1, None)}, safety_margin=0.0)
+    start = fake_clock.now
+    limiter.acquire("g")          # recorded at t=0
+    fake_clock.now += 2.5         # encryption, a busy machine, the network: answered at t=2.5
+    limiter.answered("g")
+    fake_clock.now = start + 60.5
+    assert limiter.delay_for("g") == pytest.approx(2.0)
+    limiter.answered("g")         # nothing recorded any more: no effect
+    fake_clock.now = start + 62.5
+    assert limiter.delay_for("g") == 0.0
