@@ -179,7 +179,7 @@ def test_limits(client, emulator):
     assert auth.limits.get_context_limits().collective_identifier.max_invoices == 500
     assert auth.limits.get_subject_limits() is not None
     auth.limits.set_production_rate_limits()
-    assert auth.limits.get_api_rate_limits().online_session.per_second == 1
+    assert auth.limits.get_api_rate_limits().online_session.per_second == 10  # PRD: the documented limits (limity-api.md)
     auth.limits.reset_api_rate_limits()
     assert auth.limits.get_api_rate_limits().online_session.per_second == 10
 

@@ -228,7 +228,7 @@ def test_limits_and_test_data_overrides(client, emulator):
     subject = client.limits.get_subject_limits(access)
     assert subject.certificate is not None
     client.testdata.restore_production_rate_limits(access_token=access)
-    assert client.rate_limits.get_rate_limits(access).online_session.per_second == 1
+    assert client.rate_limits.get_rate_limits(access).online_session.per_second == 10  # PRD: the documented limits (limity-api.md)
     client.testdata.reset_rate_limits(access_token=access)
     assert client.rate_limits.get_rate_limits(access).online_session.per_second == 10
 

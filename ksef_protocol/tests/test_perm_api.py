@@ -18,7 +18,8 @@ def _random_nip():
     while True:
         digits = "%d%08d" % (int.from_bytes(os.urandom(1), "big") % 9 + 1, int.from_bytes(os.urandom(4), "big") % 10 ** 8)
         check = sum(int(d) * w for d, w in zip(digits, weights)) % 11
-        if check != 10 and is_valid_nip(digits + str(check)):
+        # The auth XSD's NIP pattern refuses a second and third digit that are both 0.
+        if check != 10 and is_valid_nip(digits + str(check)) and digits[1:3] != "00":
             return digits + str(check)
 
 
