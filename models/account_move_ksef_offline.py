@@ -446,6 +446,21 @@ class AccountMove(models.Model):
             self._l10n_pl_ksef_issue_offline_on_outage(company, retry.error)
 
     @api.model
+    def _l10n_pl_ksef_offline_candidates(self, company):
+        """Queued invoices of the company that KSeF does not hold and that may be issued offline."""
+        return self.search([
+            ('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'queued'),
+            ('l10n_pl_ksef_offline_mode', '=', False), ('l10n_pl_ksef_number', '=', False),
+            ('invoice_date', '!=', False)], order='id')
+
+    def _l10n_pl_ksef_note_not_issued_offline(self, company):
+        """Say once on each of these invoices why it was not issued offline (no Offline certificate)."""
+        note = self.env._("Not issued offline automatically. %(reason)s",
+                          reason=company._l10n_pl_ksef_missing_offline_certificate_text())
+        for move in self.filtered(lambda m: note not in (m.l10n_pl_ksef_error or '')):
+            move.l10n_pl_ksef_error = '%s\n%s' % (move.l10n_pl_ksef_error, note) if move.l10n_pl_ksef_error else note
+
+    @api.model
     def _l10n_pl_ksef_issue_offline_on_outage(self, company, error):
         """KSeF is unreachable: issue the company's queued invoices offline (offline24).
 
@@ -455,19 +470,12 @@ class AccountMove(models.Model):
         offline by itself).
         """
         today = polish_today()
-        candidates = self.search([
-            ('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'queued'),
-            ('l10n_pl_ksef_offline_mode', '=', False), ('l10n_pl_ksef_number', '=', False),
-            ('invoice_date', '!=', False)], order='id')
+        candidates = self._l10n_pl_ksef_offline_candidates(company)
         candidates = candidates.filtered(lambda m: offline_deadline('offline24', m.invoice_date) >= today)
         if not candidates:
             return
         if not company._l10n_pl_ksef_get_offline_certificate():
-            note = self.env._("Not issued offline automatically. %(reason)s",
-                              reason=company._l10n_pl_ksef_missing_offline_certificate_text())
-            for move in candidates.filtered(lambda m: note not in (m.l10n_pl_ksef_error or '')):
-                move.l10n_pl_ksef_error = '%s\n%s' % (move.l10n_pl_ksef_error, note) if move.l10n_pl_ksef_error \
-                    else note
+            candidates._l10n_pl_ksef_note_not_issued_offline(company)
             return
         reason = error.message
         for move in candidates:

@@ -107,18 +107,11 @@ class AccountMove(models.Model):
         mode = MODE_OF_CATEGORY[record.status]
         today = polish_today()
         end_day = _polish_day(record.event_end and record.event_end.replace(tzinfo=datetime.timezone.utc)) or today
-        candidates = self.search([
-            ('company_id', '=', company.id), ('l10n_pl_ksef_state', '=', 'queued'),
-            ('l10n_pl_ksef_offline_mode', '=', False), ('l10n_pl_ksef_number', '=', False),
-            ('invoice_date', '!=', False)], order='id')
+        candidates = self._l10n_pl_ksef_offline_candidates(company)
         if not candidates:
             return
         if not company._l10n_pl_ksef_get_offline_certificate():
-            note = self.env._("Not issued offline automatically. %(reason)s",
-                              reason=company._l10n_pl_ksef_missing_offline_certificate_text())
-            for move in candidates.filtered(lambda m: note not in (m.l10n_pl_ksef_error or '')):
-                move.l10n_pl_ksef_error = '%s\n%s' % (move.l10n_pl_ksef_error, note) if move.l10n_pl_ksef_error \
-                    else note
+            candidates._l10n_pl_ksef_note_not_issued_offline(company)
             return
         reason = record._l10n_pl_ksef_wait_reason()
         for move in candidates:
