@@ -83,6 +83,9 @@ if [ $run_odoo = 1 ]; then
     cleanup() { [ $keep_db = 1 ] || dropdb --if-exists "$TEST_DB" 2>/dev/null || true; }
     trap cleanup EXIT
 
+    # A first, cold browser start can exceed Odoo's 10 s wait for the DevTools port: warm it up once.
+    command -v chromium >/dev/null 2>&1 && timeout 60 chromium --headless --no-sandbox --disable-gpu \
+        --disable-background-networking --user-data-dir="$(mktemp -d)" --dump-dom about:blank >/dev/null 2>&1 || true
     echo "=== Odoo tests ($tags) on $TEST_DB ==="
     ODOO_LOG="$LOG_DIR/odoo-tests.log"
     rm -f "$ODOO_LOG"  # Odoo appends to its log file
