@@ -494,8 +494,12 @@ class AccountMove(models.Model):
         if not move.try_lock_for_update():
             return None  # a reconciliation of another worker took it; it follows it from here
         move.invalidate_recordset()
-        if move.state != 'posted' or move.l10n_pl_ksef_state != 'sending' \
-                or move.l10n_pl_ksef_invoice_hash != xml_hash or move.l10n_pl_ksef_session_id != session:
+        if move.l10n_pl_ksef_state != 'sending' or move.l10n_pl_ksef_invoice_hash != xml_hash \
+                or move.l10n_pl_ksef_session_id != session:
+            # Another worker recorded it since (e.g. sent it again in its own session): its record stands.
+            _logger.warning("KSeF: invoice %s was taken over by another process before its sending; not sent", move.id)
+            return None
+        if move.state != 'posted':
             _logger.warning("KSeF: invoice %s changed between its check and its sending; not sent", move.id)
             move.with_context(**{REQUEUE_REASON: 'not_received'}).write({
                 'l10n_pl_ksef_state': 'not_sent', 'l10n_pl_ksef_session_id': False,

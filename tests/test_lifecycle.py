@@ -215,6 +215,63 @@ class TestLifecycleSessions(LifecycleCase):
 
 
 @tagged('post_install', '-at_install', 'l10n_pl_ksef')
+class TestLifecycleSendWhatWasChecked(LifecycleCase):
+    """Between the commit of 'sending' (hash recorded) and the HTTP call, another process may act on the
+    invoice. What it did is injected at that very commit, as the other process's committed change."""
+
+    def _send_with_change_at_the_commit(self, move, change):
+        move_class = type(self.env['account.move'])
+        original_commit = move_class._l10n_pl_ksef_commit
+        injected = []
+
+        def commit_then_other_process_acts(records, processed=1):
+            original_commit(records, processed)
+            records.env.flush_all()  # what the real commit does: the other process sees 'sending'
+            if processed == 0 and not injected and move.l10n_pl_ksef_state == 'sending':
+                injected.append(move.l10n_pl_ksef_session_id)
+                change(move)
+        with patch.object(move_class, '_l10n_pl_ksef_commit', commit_then_other_process_acts), \
+                self.assertLogs(account_move_ksef_queue.__name__, 'WARNING') as logged:
+            self.process_queue()
+        self.assertIn("not sent", logged.output[0])
+        self.assertTrue(injected, "the queue recorded the invoice as 'sending' and committed")
+        move.invalidate_recordset()
+        return injected[0]
+
+    def test_invoice_taken_over_by_another_worker_is_not_sent_and_not_touched(self):
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+        other_session = self.env['ksef.session'].sudo().create({
+            'company_id': self.company.id, 'environment': self.company.l10n_pl_ksef_environment,
+            'reference_number': 'OTHER-WORKER-SESSION', 'state': 'closing'})
+
+        def other_worker_resent_it(move):
+            # What another worker's reconciliation records after sending it again in its own session.
+            self.env.cr.execute(
+                "UPDATE account_move SET l10n_pl_ksef_state = 'sent', l10n_pl_ksef_session_id = %s, "
+                "l10n_pl_ksef_invoice_hash = 'other-file-hash' WHERE id = %s", (other_session.id, move.id))
+        session = self._send_with_change_at_the_commit(move, other_worker_resent_it)
+        self.assertEqual(self.session_invoices(session), [], "nothing reached KSeF from this worker")
+        # Left as the other worker recorded it: it follows the invoice from here.
+        self.assertRecordValues(move, [{'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_session_id': other_session.id,
+                                        'l10n_pl_ksef_invoice_hash': 'other-file-hash'}])
+
+    def test_invoice_no_longer_posted_is_not_sent_and_queued_out_with_a_message(self):
+        move = self.create_invoice()
+        move._l10n_pl_ksef_queue()
+
+        def made_draft_behind_the_guard(move):
+            # A direct database change (the guard refuses it through the ORM): still never sent.
+            self.env.cr.execute("UPDATE account_move SET state = 'draft' WHERE id = %s", (move.id,))
+        session = self._send_with_change_at_the_commit(move, made_draft_behind_the_guard)
+        self.assertEqual(self.session_invoices(session), [], "a draft never reaches KSeF")
+        self.assertEqual(move.l10n_pl_ksef_state, 'not_sent')
+        self.assertFalse(move.l10n_pl_ksef_session_id)
+        self.assertIn("changed while it was being sent", move.l10n_pl_ksef_error)
+        self.assertFalse(move.l10n_pl_ksef_number)
+
+
+@tagged('post_install', '-at_install', 'l10n_pl_ksef')
 class TestLifecycleLogin(LifecycleCase):
 
     def _key_ids(self):
