@@ -139,6 +139,18 @@ def enum_values(spec):
     return found
 
 
+def _section(title, old_items, new_items, changes_of):
+    """Added (+), removed (-) and changed (~) entries of one kind, as report lines."""
+    lines = ["", "== %s (%d -> %d) ==" % (title, len(old_items), len(new_items))]
+    lines += ["+ %s" % key for key in sorted(set(new_items) - set(old_items))]
+    lines += ["- %s" % key for key in sorted(set(old_items) - set(new_items))]
+    for key in sorted(set(old_items) & set(new_items)):
+        changes = changes_of(old_items[key], new_items[key])
+        if changes:
+            lines.append("~ %s: %s" % (key, "; ".join(changes)))
+    return lines
+
+
 def diff(old_spec, new_spec):
     """The report as a list of lines."""
     lines = []
@@ -148,29 +160,9 @@ def diff(old_spec, new_spec):
     lines.append("NEW: %s" % (new_version[0] if new_version else "?"))
 
     old_ops, new_ops = operations(old_spec), operations(new_spec)
-    lines.append("")
-    lines.append("== Operations (%d -> %d) ==" % (len(old_ops), len(new_ops)))
-    for key in sorted(set(new_ops) - set(old_ops)):
-        lines.append("+ %s" % key)
-    for key in sorted(set(old_ops) - set(new_ops)):
-        lines.append("- %s" % key)
-    for key in sorted(set(old_ops) & set(new_ops)):
-        changes = operation_changes(old_ops[key], new_ops[key])
-        if changes:
-            lines.append("~ %s: %s" % (key, "; ".join(changes)))
-
-    old_schemas = (old_spec.get("components") or {}).get("schemas") or {}
-    new_schemas = (new_spec.get("components") or {}).get("schemas") or {}
-    lines.append("")
-    lines.append("== Schemas (%d -> %d) ==" % (len(old_schemas), len(new_schemas)))
-    for name in sorted(set(new_schemas) - set(old_schemas)):
-        lines.append("+ %s" % name)
-    for name in sorted(set(old_schemas) - set(new_schemas)):
-        lines.append("- %s" % name)
-    for name in sorted(set(old_schemas) & set(new_schemas)):
-        changes = schema_changes(old_schemas[name], new_schemas[name])
-        if changes:
-            lines.append("~ %s: %s" % (name, "; ".join(changes)))
+    lines += _section("Operations", old_ops, new_ops, operation_changes)
+    lines += _section("Schemas", (old_spec.get("components") or {}).get("schemas") or {},
+                      (new_spec.get("components") or {}).get("schemas") or {}, schema_changes)
 
     lines.append("")
     lines.append("== Enum values ==")

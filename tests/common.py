@@ -1,8 +1,10 @@
 """Base class for Odoo tests that talk HTTP to the project's KSeF emulator (no mocking of our client)."""
 import datetime
+import json
 import os
 import sys
 import time
+import urllib.request
 import uuid
 import zoneinfo
 
@@ -138,6 +140,21 @@ class KsefEmulatorCase(AccountTestInvoicingCommon):
         ], limit=1)
         self.assertTrue(tax, "the Polish chart of accounts has a 23% sale tax")
         return tax
+
+    def emulator_get(self, path, company=None):
+        """Read the emulator directly with the company's access token (independent of our client)."""
+        from ..models.ksef_secret_store import decrypt_secret
+        company = (company or self.company).sudo()
+        token = decrypt_secret(self.env, company.l10n_pl_ksef_access_token).decode()
+        request = urllib.request.Request(self.emulator.base_url + path, headers={
+            'Authorization': 'Bearer ' + token, 'Accept': '*/*'})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    def session_invoices(self, session):
+        """The invoices KSeF lists in ``session`` (read from the emulator)."""
+        return json.loads(self.emulator_get('/sessions/%s/invoices?pageSize=100' % session.reference_number))[
+            'invoices']
 
     def process_queue(self, company=None):
         """Run the queue once for ``company`` (what the cron does) and return its result."""

@@ -9,7 +9,6 @@ import base64
 import datetime
 import json
 import unittest
-import urllib.request
 from unittest.mock import patch
 
 from odoo import fields
@@ -20,23 +19,11 @@ from odoo.tools import mute_logger
 from odoo.addons.account.tests.common import AccountTestInvoicingHttpCommon
 from odoo.addons.l10n_pl_ksef.ksef_protocol import sha256_b64
 from odoo.addons.l10n_pl_ksef.models import account_move_ksef_queue
-from odoo.addons.l10n_pl_ksef.models.ksef_secret_store import decrypt_secret
 
 from .common import SELLER_NIP, KsefEmulatorCase
 
 
 class LifecycleCase(KsefEmulatorCase):
-
-    def emulator_get(self, path):
-        token = decrypt_secret(self.env, self.company.sudo().l10n_pl_ksef_access_token).decode()
-        request = urllib.request.Request(self.emulator.base_url + path, headers={
-            'Authorization': 'Bearer ' + token, 'Accept': '*/*'})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read()
-
-    def session_invoices(self, session):
-        return json.loads(self.emulator_get('/sessions/%s/invoices?pageSize=100' % session.reference_number))[
-            'invoices']
 
     def accountant(self):
         return self.env.user  # 'accountman': invoicing rights, as the web client's user

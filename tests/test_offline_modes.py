@@ -49,18 +49,6 @@ class TestKsefOfflineModes(KsefEmulatorCase):
         html, _kind = self.env['ir.actions.report']._render_qweb_html('account.account_invoices', move.ids)
         return html.decode()
 
-    def emulator_get(self, path):
-        """Read the emulator directly (independent of our client)."""
-        token = decrypt_secret(self.env, self.company.sudo().l10n_pl_ksef_access_token).decode()
-        request = urllib.request.Request(self.emulator.base_url + path, headers={
-            'Authorization': 'Bearer ' + token, 'Accept': '*/*'})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read()
-
-    def registered_invoices(self, session):
-        return json.loads(self.emulator_get('/sessions/%s/invoices?pageSize=100' % session.reference_number))[
-            'invoices']
-
     def outage(self):
         """KSeF answers every session call with a proxy's 503 page (after our client's retries)."""
         self.company._l10n_pl_ksef_get_client()  # authenticated before the outage
@@ -70,7 +58,7 @@ class TestKsefOfflineModes(KsefEmulatorCase):
         """KSeF holds exactly the frozen bytes, as an invoice sent in offline mode."""
         self.assertEqual(move.l10n_pl_ksef_xml_attachment_id.raw, frozen_xml, "the XML sent is the frozen one")
         self.assertEqual(move.l10n_pl_ksef_invoice_hash, sha256_b64(frozen_xml))
-        [registered] = [invoice for invoice in self.registered_invoices(move.l10n_pl_ksef_session_id)
+        [registered] = [invoice for invoice in self.session_invoices(move.l10n_pl_ksef_session_id)
                         if invoice.get('ksefNumber') == move.l10n_pl_ksef_number]
         self.assertEqual(registered['invoiceHash'], sha256_b64(frozen_xml))
         self.assertEqual(registered['invoicingMode'], 'Offline')
@@ -233,7 +221,7 @@ class TestKsefOfflineModes(KsefEmulatorCase):
 
         self.emulator.admin('/faults', method='DELETE')
         self.process_until(uncertain, ('accepted',))
-        self.assertEqual(len(self.registered_invoices(session)), 1, "reconciled by its hash, not sent again")
+        self.assertEqual(len(self.session_invoices(session)), 1, "reconciled by its hash, not sent again")
         self.assertEqual(uncertain.l10n_pl_ksef_invoicing_mode, 'Online')
 
     def test_outage_without_offline_certificate_keeps_waiting_and_says_why(self):

@@ -452,17 +452,21 @@ def query_personal(request):
     return response
 
 
+def _active_grants(app, where, params):
+    """The grants matching ``where`` that are in force now (not revoked, not expired)."""
+    now = app.clock.time()
+    return [row for row in app.store.query("SELECT * FROM permission_grants WHERE " + where, params)
+            if is_active(row, now)]
+
+
 def query_entities(request):
     """Invoice permissions other entities granted to the current context's entity."""
     app = request.app
     body = request.json() or {}
-    now = app.clock.time()
     wanted = body.get("contextIdentifier")
     items = []
-    for row in app.store.query("SELECT * FROM permission_grants WHERE kind='entity' AND subject_type='Nip'"
-                               " AND subject_value=?", (request.auth.context_nip,)):
-        if not is_active(row, now):
-            continue
+    for row in _active_grants(app, "kind='entity' AND subject_type='Nip' AND subject_value=?",
+                              (request.auth.context_nip,)):
         if wanted and (row["grantor_type"], row["grantor_value"]) != (wanted["type"], wanted["value"]):
             continue
         items.append({"id": row["id"], "contextIdentifier": _identifier(row["grantor_type"], row["grantor_value"]),
@@ -474,17 +478,13 @@ def query_entities(request):
 def query_authorizations(request):
     app = request.app
     body = request.json() or {}
-    now = app.clock.time()
     if body["queryType"] == "Granted":
-        rows = app.store.query("SELECT * FROM permission_grants WHERE kind='authorization' AND grantor_type=?"
-                               " AND grantor_value=?", _current(request))
+        rows = _active_grants(app, "kind='authorization' AND grantor_type=? AND grantor_value=?", _current(request))
     else:
-        rows = app.store.query("SELECT * FROM permission_grants WHERE kind='authorization' AND subject_type='Nip'"
-                               " AND subject_value=?", (request.auth.context_nip,))
+        rows = _active_grants(app, "kind='authorization' AND subject_type='Nip' AND subject_value=?",
+                              (request.auth.context_nip,))
     items = []
     for row in rows:
-        if not is_active(row, now):
-            continue
         if body.get("permissionTypes") and row["scope"] not in body["permissionTypes"]:
             continue
         if not _matches_identifier(row, "subject", body.get("authorizedIdentifier")):
@@ -505,13 +505,9 @@ def query_authorizations(request):
 def query_subunits(request):
     app = request.app
     body = request.json() or {}
-    now = app.clock.time()
     wanted = body.get("subunitIdentifier")
     items = []
-    for row in app.store.query("SELECT * FROM permission_grants WHERE kind='subunit' AND grantor_type=?"
-                               " AND grantor_value=?", _current(request)):
-        if not is_active(row, now):
-            continue
+    for row in _active_grants(app, "kind='subunit' AND grantor_type=? AND grantor_value=?", _current(request)):
         if wanted and (row["context_type"], row["context_value"]) != (wanted["type"], wanted["value"]):
             continue
         item = {"id": row["id"], "authorizedIdentifier": _identifier(row["subject_type"], row["subject_value"]),

@@ -172,33 +172,34 @@ def admin_get(request):
         return json_response(200, board.snapshot())
 
 
-def admin_set(request):
+def _admin_change(request, change, status=200):
+    """Apply ``change(board, body)`` to the board under its lock; its ValueError is the client's 400."""
     body = _body(request)
     if body is None:
         return json_response(400, {"error": "body must be a JSON object"})
     board = _board(request)
     with board.lock:
         try:
-            if "status" in body:
-                board.set_status(body["status"])
+            return json_response(status, change(board, body))
         except ValueError as exc:
             return json_response(400, {"error": str(exc)})
-        if "blockApi" in body:
-            board.block_api = bool(body["blockApi"])
-        return json_response(200, board.snapshot())
+
+
+def _set_status(board, body):
+    if "status" in body:
+        board.set_status(body["status"])
+    if "blockApi" in body:
+        board.block_api = bool(body["blockApi"])
+    return board.snapshot()
+
+
+def admin_set(request):
+    return _admin_change(request, _set_status)
 
 
 def admin_publish(request):
-    body = _body(request)
-    if body is None:
-        return json_response(400, {"error": "body must be a JSON object"})
-    board = _board(request)
-    with board.lock:
-        try:
-            message = board.publish(body)
-        except ValueError as exc:
-            return json_response(400, {"error": str(exc)})
-        return json_response(201, {"message": message, "status": board.status})
+    return _admin_change(request, lambda board, body: {"message": board.publish(body), "status": board.status},
+                         status=201)
 
 
 def admin_reset(request):
