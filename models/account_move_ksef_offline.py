@@ -472,21 +472,28 @@ class AccountMove(models.Model):
         today = polish_today()
         candidates = self._l10n_pl_ksef_offline_candidates(company)
         candidates = candidates.filtered(lambda m: offline_deadline('offline24', m.invoice_date) >= today)
-        if not candidates:
+        for move in candidates._l10n_pl_ksef_each_issuable_offline(company):
+            move._l10n_pl_ksef_mark_offline('offline24', reason=error.message)
+            _logger.info("KSeF unreachable: invoice %s issued offline (offline24)", move.id)
+
+    def _l10n_pl_ksef_each_issuable_offline(self, company):
+        """Yield each of these candidates still to be issued offline, its row locked; committed after each.
+
+        Without an Offline certificate nothing is issued and the invoices say so instead.
+        """
+        if not self:
             return
         if not company._l10n_pl_ksef_get_offline_certificate():
-            candidates._l10n_pl_ksef_note_not_issued_offline(company)
+            self._l10n_pl_ksef_note_not_issued_offline(company)
             return
-        reason = error.message
-        for move in candidates:
+        for move in self:
             if not move.try_lock_for_update():
-                continue
+                continue  # another worker has it
             move.invalidate_recordset()
             if move.l10n_pl_ksef_state != 'queued' or move.l10n_pl_ksef_offline_mode or move.l10n_pl_ksef_number \
                     or move._l10n_pl_ksef_check_fa3():
                 continue
-            move._l10n_pl_ksef_mark_offline('offline24', reason=reason)
-            _logger.info("KSeF unreachable: invoice %s issued offline (offline24)", move.id)
+            yield move
             self._l10n_pl_ksef_commit()
 
     # ------------------------------------------------------------------

@@ -108,23 +108,11 @@ class AccountMove(models.Model):
         today = polish_today()
         end_day = _polish_day(record.event_end and record.event_end.replace(tzinfo=datetime.timezone.utc)) or today
         candidates = self._l10n_pl_ksef_offline_candidates(company)
-        if not candidates:
-            return
-        if not company._l10n_pl_ksef_get_offline_certificate():
-            candidates._l10n_pl_ksef_note_not_issued_offline(company)
-            return
-        reason = record._l10n_pl_ksef_wait_reason()
-        for move in candidates:
-            if not move.try_lock_for_update():
-                continue
-            move.invalidate_recordset()
-            if move.l10n_pl_ksef_state != 'queued' or move.l10n_pl_ksef_offline_mode or move.l10n_pl_ksef_number \
-                    or move._l10n_pl_ksef_check_fa3():
-                continue
+        reason = record._l10n_pl_ksef_wait_reason() if candidates else None
+        for move in candidates._l10n_pl_ksef_each_issuable_offline(company):
             move.l10n_pl_ksef_outage_event = record.event_key or False
             move._l10n_pl_ksef_mark_offline(mode, end_day, reason=reason)
             _logger.info("KSeF announced %s: invoice %s issued offline (%s)", record.status, move.id, mode)
-            self._l10n_pl_ksef_commit()
 
     @api.model
     def _l10n_pl_ksef_issue_outside_ksef(self, company, record):
