@@ -21,25 +21,10 @@ BENCH_COUNT = int(os.environ.get('BENCH_FA3_N') or (sys.argv[1] if len(sys.argv)
 
 
 def run_in_fresh_database():
-    """Outside Odoo: copy the template database, install the addon, run this file in odoo shell."""
+    """Outside Odoo: run this file in ``odoo shell`` on a throw-away copy of the template database."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = r'''
-set -euo pipefail
-cd "$1"
-. scripts/odoo_env.sh
-tpl_stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
-TEMPLATE_DB="ksef_tpl_$tpl_stamp"
-if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
-    odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init --http-interface=127.0.0.1 \
-        --log-level=warn
-fi
-DB="ksef_bench_$$"
-createdb -T "$TEMPLATE_DB" "$DB"
-trap 'dropdb --if-exists "$DB"' EXIT
-odoo_bin server -d "$DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
-BENCH_FA3_N="$2" BENCH_FA3_PROFILE="${BENCH_FA3_PROFILE:-}" odoo_bin shell -d "$DB" --no-http --log-level=warn < scripts/bench_fa3.py
-'''
-    return subprocess.call(['bash', '-c', script, 'bench_fa3', root, str(BENCH_COUNT)])
+    return subprocess.call(['bash', 'scripts/odoo_shell_fresh_db.sh', 'bench', 'scripts/bench_fa3.py'], cwd=root,
+                           env=dict(os.environ, BENCH_FA3_N=str(BENCH_COUNT)))
 
 
 def benchmark(env, count):

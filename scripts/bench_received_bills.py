@@ -21,25 +21,9 @@ ROOT = os.environ.get('BENCH_BILLS_ROOT') or os.path.dirname(os.path.dirname(os.
 
 
 def run_in_fresh_database():
-    """Outside Odoo: copy the template database, install the addon, run this file in odoo shell."""
-    script = r'''
-set -euo pipefail
-cd "$1"
-. scripts/odoo_env.sh
-tpl_stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
-TEMPLATE_DB="ksef_tpl_$tpl_stamp"
-if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
-    odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init --http-interface=127.0.0.1 \
-        --log-level=warn
-fi
-DB="ksef_bench_bills_$$"
-createdb -T "$TEMPLATE_DB" "$DB"
-trap 'dropdb --if-exists "$DB"' EXIT
-odoo_bin server -d "$DB" -i l10n_pl_ksef --stop-after-init --http-interface=127.0.0.1 --log-level=warn
-BENCH_BILLS_ROOT="$1" BENCH_BILLS_ROUNDS="$2" odoo_bin shell -d "$DB" --no-http --log-level=error \
-    < scripts/bench_received_bills.py
-'''
-    return subprocess.call(['bash', '-c', script, 'bench_received_bills', ROOT, str(ROUNDS)])
+    """Outside Odoo: run this file in ``odoo shell`` on a throw-away copy of the template database."""
+    return subprocess.call(['bash', 'scripts/odoo_shell_fresh_db.sh', 'bench_bills', 'scripts/bench_received_bills.py',
+                            'error'], cwd=ROOT, env=dict(os.environ, BENCH_BILLS_ROOT=ROOT, BENCH_BILLS_ROUNDS=str(ROUNDS)))
 
 
 def benchmark(env, rounds):

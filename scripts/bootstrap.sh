@@ -42,12 +42,13 @@ fi
 # --- PDFs: Odoo prints invoices (with their KSeF QR codes) through wkhtmltopdf --------
 check_wkhtmltopdf() {
     command -v wkhtmltopdf >/dev/null 2>&1 || { log "wkhtmltopdf is missing: Odoo cannot print PDFs"; return 1; }
-    local probe="$KSEF_CACHE/wkhtmltopdf-probe"
+    local probe
+    probe="$(mktemp -d)/probe"  # its own folder: scripts started together bootstrap at the same time
     printf '<html><head><meta charset="utf-8"/></head><body>Zażółć gęślą jaźń</body></html>' > "$probe.html"
     if ! wkhtmltopdf -q "$probe.html" "$probe.pdf" >/dev/null 2>&1 || ! head -c 4 "$probe.pdf" | grep -q '%PDF'; then
         log "wkhtmltopdf does not render a PDF: Odoo will print HTML instead"; return 1
     fi
-    rm -f "$probe.html" "$probe.pdf"
+    rm -rf "$(dirname "$probe")"
 }
 check_wkhtmltopdf || true
 

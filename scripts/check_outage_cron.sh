@@ -8,8 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/odoo_env.sh
 DB="ksef_outage_$$"
 WORK="$(mktemp -d)"
-tpl="$(psql -lqt | cut -d'|' -f1 | grep -oE 'ksef_tpl_[0-9a-f]+' | head -1 || true)"
-if [ -n "$tpl" ]; then createdb -T "$tpl" "$DB"; else createdb "$DB"; fi
+createdb -T "$(ksef_template_db)" "$DB"
 EMULATOR_PID=""
 cleanup() { [ -z "$EMULATOR_PID" ] || kill "$EMULATOR_PID" 2>/dev/null || true; dropdb --if-exists "$DB" || true; rm -rf "$WORK"; }
 trap cleanup EXIT

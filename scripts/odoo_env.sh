@@ -38,3 +38,16 @@ if [ -x /usr/lib/chromium/chromium ]; then
     chmod +x "$KSEF_BROWSER_BIN/chromium"
     export PATH="$KSEF_BROWSER_BIN:$PATH"
 fi
+
+ksef_template_db() {
+    # Print the name of the template database (Odoo 19 with l10n_pl and the UBL export installed),
+    # building it first when it is missing: every throw-away database of the scripts is a copy of it.
+    local stamp
+    stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
+    local name="ksef_tpl_$stamp"
+    if ! psql -lqt | cut -d'|' -f1 | grep -qw "$name"; then
+        echo "=== building template database $name ===" >&2
+        odoo_bin server -d "$name" -i l10n_pl,account_edi_ubl_cii --stop-after-init --log-level=warn >&2
+    fi
+    echo "$name"
+}

@@ -71,13 +71,8 @@ fi
 
 if [ $run_odoo = 1 ]; then
     # A template database with Odoo's modules installed saves minutes per run.
-    tpl_stamp="$( (cd "$ODOO_SRC" && cat odoo/release.py odoo/addons/l10n_pl/__manifest__.py) | sha256sum | cut -c1-10)"
-    TEMPLATE_DB="ksef_tpl_$tpl_stamp"
-    if ! psql -lqt | cut -d'|' -f1 | grep -qw "$TEMPLATE_DB"; then
-        echo "=== building template database $TEMPLATE_DB ==="
-        odoo_bin server -d "$TEMPLATE_DB" -i l10n_pl,account_edi_ubl_cii --stop-after-init \
-            --log-level=warn --logfile="$LOG_DIR/template.log" || { cat "$LOG_DIR/template.log"; exit 1; }
-    fi
+    TEMPLATE_DB="$(ksef_template_db 2>"$LOG_DIR/template.log")" || { cat "$LOG_DIR/template.log"; exit 1; }
+    echo "=== template database $TEMPLATE_DB ==="
     TEST_DB="ksef_test_${RUN_ID//-/_}"
     createdb -T "$TEMPLATE_DB" "$TEST_DB"
     cleanup() { [ $keep_db = 1 ] || dropdb --if-exists "$TEST_DB" 2>/dev/null || true; }

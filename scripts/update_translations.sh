@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/odoo_env.sh
 DB="ksef_i18n_$$"
-tpl="$(psql -lqt | cut -d'|' -f1 | grep -oE 'ksef_tpl_[0-9a-f]+' | head -1 || true)"
-if [ -n "$tpl" ]; then createdb -T "$tpl" "$DB"; else createdb "$DB"; fi
+createdb -T "$(ksef_template_db)" "$DB"
 trap 'dropdb --if-exists "$DB"' EXIT
 odoo_bin server -d "$DB" -i l10n_pl_ksef --stop-after-init --log-level=warn
 odoo_bin i18n export -d "$DB" -o i18n/l10n_pl_ksef.pot l10n_pl_ksef
