@@ -113,6 +113,7 @@ class ResCompany(models.Model):
         if company.l10n_pl_ksef_access_token and company.l10n_pl_ksef_access_token_valid_until \
                 and company.l10n_pl_ksef_access_token_valid_until > now + ACCESS_TOKEN_MARGIN:
             client.access_token = decrypt_secret(self.env, company.l10n_pl_ksef_access_token).decode()
+            client.limiter.update_from_api(company.l10n_pl_ksef_rate_limits)
             return
         if company.l10n_pl_ksef_refresh_token and company.l10n_pl_ksef_refresh_token_valid_until \
                 and company.l10n_pl_ksef_refresh_token_valid_until > now + ACCESS_TOKEN_MARGIN:
@@ -128,6 +129,7 @@ class ResCompany(models.Model):
             else:
                 client.access_token = tokens.access_token
                 company._l10n_pl_ksef_store_tokens(tokens, env_key)
+                company._l10n_pl_ksef_adopt_rate_limits(client)
                 return
         credentials = self._l10n_pl_ksef_get_auth_credentials()
         keys_before = client._public_keys_fetched_at
@@ -147,6 +149,20 @@ class ResCompany(models.Model):
                 self._l10n_pl_ksef_store_public_keys(client)
         client.access_token = tokens.access_token
         company._l10n_pl_ksef_store_tokens(tokens, env_key)
+        company._l10n_pl_ksef_adopt_rate_limits(client)
+
+    def _l10n_pl_ksef_adopt_rate_limits(self, client):
+        """Keep to the limits KSeF sets for this context (``GET /rate-limits``), read once per token.
+
+        They are the documented ones on production; KSeF may raise them for a context (on TE with
+        ``/testdata/rate-limits``, on production on request). Unread, the documented ones apply.
+        """
+        try:
+            limits = client.get_rate_limits(apply=True)
+        except KsefError as error:
+            _logger.info("KSeF rate limits of company %s not read (%s): the documented ones apply", self.id, error)
+            limits = False
+        self.sudo().l10n_pl_ksef_rate_limits = limits or False
 
     def _l10n_pl_ksef_store_tokens(self, tokens, env_key):
         """Persist ``ksef_protocol.AuthTokens`` encrypted (refresh token kept when not renewed)."""
@@ -172,7 +188,7 @@ class ResCompany(models.Model):
         self.sudo().write({
             'l10n_pl_ksef_access_token': False, 'l10n_pl_ksef_access_token_valid_until': False,
             'l10n_pl_ksef_refresh_token': False, 'l10n_pl_ksef_refresh_token_valid_until': False,
-            'l10n_pl_ksef_token_env_key': False,
+            'l10n_pl_ksef_token_env_key': False, 'l10n_pl_ksef_rate_limits': False,
         })
 
     # ------------------------------------------------------------------

@@ -44,6 +44,10 @@ SELLER_NIP = '5261040828'
 #: Databases of this checkout (worktrees run side by side).
 DB_PREFIX = 'ksef_soak_%s' % format(zlib.crc32(REPO.encode()), '08x')
 BASE_DB = DB_PREFIX + '_base'
+#: The limit groups of a TE custom profile (open-api.json ApiRateLimitsOverride): the soak raises them tenfold.
+RAISED_GROUPS = ('onlineSession', 'batchSession', 'invoiceSend', 'invoiceStatus', 'sessionList', 'sessionInvoiceList',
+                 'sessionMisc', 'invoiceMetadata', 'invoiceExport', 'invoiceExportStatus', 'invoiceDownload',
+                 'collectiveIdentifier', 'other')
 
 PREPARE = r'''
 company = env.ref('base.main_company')
@@ -67,6 +71,14 @@ company.write({'l10n_pl_ksef_environment': 'custom', 'l10n_pl_ksef_custom_url': 
                'l10n_pl_ksef_batch_threshold': 0})
 env['ksef.token'].create({'company_id': company.id, 'environment': 'custom', 'name': 'Soak token',
                           'token': %(token)r, 'reference_number': %(reference)r})
+# As a TE user may (limity-api.md, POST /testdata/rate-limits): the context's limits raised tenfold, so
+# that 1,000 online invoices fit in minutes (production allows 180 sends an hour). The addon reads them
+# with GET /rate-limits at its next login and keeps to them; the emulator enforces them.
+client = company._l10n_pl_ksef_get_client()
+raised = {group: {window: value * 10 for window, value in values.items()}
+          for group, values in company.l10n_pl_ksef_rate_limits.items() if group in %(groups)r}
+client._request('POST', '/testdata/rate-limits', json={'rateLimits': raised})
+company._l10n_pl_ksef_forget_access_token()
 buyer = env['res.partner'].search([('ref', '=', 'SOAK-BUYER')], limit=1)
 tax = env.ref('account.%%s_vs_kraj_usl_23' %% company.id)
 today = datetime.datetime.now(zoneinfo.ZoneInfo('Europe/Warsaw')).date()
@@ -213,14 +225,14 @@ def run(n, workers, fault_rate, keep):
     sh('dropdb --if-exists %s' % db)
     sh('createdb -T %s %s' % (BASE_DB, db))
     state_dir = tempfile.mkdtemp(prefix='ksef-soak-')
-    emulator = start_emulator(state_dir=state_dir)
+    emulator = start_emulator(state_dir=state_dir, rateLimitsEnabled=True)
     stop = os.path.join(state_dir, 'stop')
     logs = []
     processes = []
     try:
         issued = emulator.create_token(SELLER_NIP, permissions=['InvoiceRead', 'InvoiceWrite'])
         odoo_shell(db, SETUP % {'url': emulator.base_url, 'token': issued['token'],
-                                'reference': issued['referenceNumber'], 'n': n})
+                                'reference': issued['referenceNumber'], 'n': n, 'groups': RAISED_GROUPS})
         ids = psql(db, "SELECT string_agg(id::text, ',') FROM account_move WHERE l10n_pl_ksef_state = 'queued'")
 
         def settled():
@@ -343,13 +355,13 @@ def race(n, keep):
     sh('dropdb --if-exists %s' % db)
     sh('createdb -T %s %s' % (BASE_DB, db))
     state_dir = tempfile.mkdtemp(prefix='ksef-race-')
-    emulator = start_emulator(state_dir=state_dir)
+    emulator = start_emulator(state_dir=state_dir, rateLimitsEnabled=True)
     stop = os.path.join(state_dir, 'stop')
     worker = None
     try:
         issued = emulator.create_token(SELLER_NIP, permissions=['InvoiceRead', 'InvoiceWrite'])
         odoo_shell(db, SETUP % {'url': emulator.base_url, 'token': issued['token'],
-                                'reference': issued['referenceNumber'], 'n': n})
+                                'reference': issued['referenceNumber'], 'n': n, 'groups': RAISED_GROUPS})
         ids = [int(i) for i in psql(db, "SELECT string_agg(id::text, ',' ORDER BY id) FROM account_move"
                                         " WHERE l10n_pl_ksef_state = 'queued'").split(',')]
         # Each sending takes 1.5 s on KSeF's side: the worker holds the invoice's row lock meanwhile.

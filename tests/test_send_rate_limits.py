@@ -37,9 +37,9 @@ class TestSendRateLimits(KsefEmulatorCase):
                            "requests KSeF has counted stay counted when our transaction rolls back")
 
     def test_a_429_pauses_every_later_client_of_the_context(self):
+        client = self.company._l10n_pl_ksef_get_client(authenticated=True)
         self.emulator.admin('/faults', {'pathPattern': '/rate-limits$', 'kind': 'status', 'status': 429,
                                         'retryAfter': 40, 'count': 1})
-        client = self.company._l10n_pl_ksef_get_client(authenticated=True)
         with self.assertRaises(KsefRateLimited):
             client.get_rate_limits()  # 40 s is longer than a worker may sleep: the run gives up
         next_run = self.company._l10n_pl_ksef_get_client(authenticated=False)
@@ -49,3 +49,21 @@ class TestSendRateLimits(KsefEmulatorCase):
         with self.env.registry.cursor() as cr:
             cr.execute("SELECT max(blocked_until) FROM ksef_rate_limit_state WHERE group_name = 'other'")
             self.assertGreater(cr.fetchone()[0] or 0, 0, "the block is stored in the database")
+
+    def test_the_limits_ksef_sets_for_the_context_are_the_ones_kept(self):
+        client = self.company._l10n_pl_ksef_get_client(authenticated=True)
+        self.assertEqual(client.limiter._group_limits('invoiceSend'), (10, 30, 180), "production's by default")
+        self.assertEqual(self.company.l10n_pl_ksef_rate_limits['invoiceSend']['perHour'], 180,
+                         "read from KSeF with the token")
+        # A TE user raises the limits of the context (limity-api.md: POST /testdata/rate-limits).
+        profile = {group: values for group, values in self.company.l10n_pl_ksef_rate_limits.items()
+                   if group not in ('anonymous', 'global', 'onlineSessionClose', 'batchSessionClose')}
+        profile['invoiceSend'] = {'perSecond': 20, 'perMinute': 300, 'perHour': 1800}
+        client._request('POST', '/testdata/rate-limits', json={'rateLimits': profile})
+        self.assertEqual(self.company._l10n_pl_ksef_get_client().limiter._group_limits('invoiceSend'),
+                         (10, 30, 180), "read once per token, not on every run")
+        self.company._l10n_pl_ksef_forget_access_token()
+        renewed = self.company._l10n_pl_ksef_get_client()
+        self.assertEqual(renewed.limiter._group_limits('invoiceSend'), (20, 300, 1800))
+        self.assertEqual(self.company._l10n_pl_ksef_get_client().limiter._group_limits('invoiceSend'),
+                         (20, 300, 1800), "a later run with the stored token keeps them")
