@@ -7,9 +7,14 @@ received by another worker (cron or button) is skipped, not waited for. A compan
 fails (outage, missing grant) is tried again only after the others had their turn.
 """
 import contextlib
+import logging
 import time
 
+import psycopg2
+
 from odoo import fields, models
+
+_logger = logging.getLogger(__name__)
 
 #: Seconds a receiving run keeps starting companies; the rest go to the next run, triggered at once.
 RECEIVE_RUN_BUDGET_SECONDS = 240.0
@@ -47,8 +52,25 @@ class ResCompany(models.Model):
             # Recorded first: a company that fails does not come first again in the next run.
             self.sudo().l10n_pl_ksef_receive_attempt_date = fields.Datetime.now()
             yield True
+        except psycopg2.Error:
+            # The transaction is aborted (e.g. another worker updated this company's row): roll it back, or
+            # not even the lock could be given back. The session-level lock survives the rollback.
+            cr.rollback()
+            raise
         finally:
             cr.execute("SELECT pg_advisory_unlock(%s, %s)", (_RECEIVE_LOCK_NAMESPACE, self.id))
+
+    def _l10n_pl_ksef_receive_turn_failed(self, error):
+        """A company's turn ended in a database conflict: the run goes on with the next company.
+
+        Two workers touch the same company row, e.g. the sending queue stores new KSeF tokens of the
+        context while receiving imports (``could not serialize access due to concurrent update``).
+        Without this, one company's conflict ended the whole run and every company after it waited
+        for the next scheduled run (an hour later).
+        """
+        self.ensure_one()
+        _logger.info("KSeF receiving of company %s ended by a database conflict, tried again in the next run: %s",
+                     self.id, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
 
     @staticmethod
     def _l10n_pl_ksef_receiving_deadline():

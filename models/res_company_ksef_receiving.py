@@ -15,6 +15,8 @@ import datetime
 import logging
 import time
 
+import psycopg2
+
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
 from odoo.tools import config
@@ -128,10 +130,16 @@ class ResCompany(models.Model):
             if time.monotonic() > deadline:
                 retry_at = fields.Datetime.now()  # the rest in the next run, right away
                 break
-            with company._l10n_pl_ksef_receiving_turn() as mine:
-                if not mine:
-                    continue  # another worker is receiving for this company
-                result = company._l10n_pl_ksef_receive_invoices()
+            try:
+                with company._l10n_pl_ksef_receiving_turn() as mine:
+                    if not mine:
+                        continue  # another worker is receiving for this company
+                    result = company._l10n_pl_ksef_receive_invoices()
+            except psycopg2.errors.TransactionRollbackError as error:
+                # Rolled back (res_company_ksef_fairness.py): the other companies still get their turn.
+                company._l10n_pl_ksef_receive_turn_failed(error)
+                retry_at = fields.Datetime.now()
+                continue
             if result['retry_at']:
                 retry_at = min(retry_at or result['retry_at'], result['retry_at'])
         if retry_at:

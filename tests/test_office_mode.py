@@ -161,6 +161,42 @@ class TestOfficeMode(KsefEmulatorCase):
         self.assertEqual(self.env['account.move'].search(errors['domain']), again)
         self.assertEqual(row_a.action_open_permissions()['domain'], [('company_id', '=', self.client_a.id)])
 
+    def test_overview_shows_ksef_status_read_from_the_status_service(self):
+        # The status service's scheduled action runs as ir.cron runs it (its own cursor, wrapped in test mode).
+        self.registry_enter_test_mode()
+        self.emulator.admin('/status-service', method='DELETE')
+        self.addCleanup(self.emulator.admin, '/status-service', None, 'DELETE')
+        clients = self.client_a | self.client_b
+        overview = self.as_manager(self.client_a)['ksef.company.overview'].with_context(
+            allowed_company_ids=(clients | self.office).ids)
+
+        def statuses():
+            self.env.invalidate_all()
+            rows = overview.search([('company_id', 'in', clients.ids)])
+            return {row.company_id: row.service_status for row in rows}
+
+        self.assertEqual(statuses(), {self.client_a: 'unknown', self.client_b: 'unknown'}, "not read yet")
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_service_status')
+        cron.method_direct_trigger()
+        self.assertEqual(statuses(), {self.client_a: 'available', self.client_b: 'available'})
+        self.assertFalse(overview.search([('company_id', 'in', clients.ids), ('service_status', 'in', ('failure',))]))
+
+        # KSeF announces a failure on its status service: the overview says so after the next read (HTTP).
+        self.emulator.admin('/status-service/messages', {
+            'category': 'FAILURE', 'type': 'FAILURE_START', 'title': "Awaria KSeF",
+            'start': (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)).strftime(
+                '%Y-%m-%dT%H:%M:%SZ')})
+        cron.method_direct_trigger()
+        self.assertEqual(statuses(), {self.client_a: 'failure', self.client_b: 'failure'})
+        row = overview.search([('company_id', '=', self.client_a.id)])
+        self.assertTrue(row.service_checked_at)
+        # The filter "KSeF unavailable (status service)" of the overview's search view finds them.
+        unavailable = overview.search([('company_id', 'in', clients.ids),
+                                       ('service_status', 'in', ('maintenance', 'failure', 'total_failure'))])
+        self.assertEqual(unavailable.company_id, clients)
+        # The company's own state is a separate column: the status service does not overwrite it.
+        self.assertIn(row.ksef_status, ('ok', 'working', 'error', 'setup'))
+
     def test_a_token_cannot_serve_other_companies_and_permissions_need_a_manager(self):
         self.office.l10n_pl_ksef_auth_method = 'token'
         self.client_b.l10n_pl_ksef_credential_company_id = self.office
