@@ -3,6 +3,7 @@ office through their "KSeF permissions" screen (saved wizard, then its button), 
 certificate sends and receives for both in their own contexts, revoking stops it with a message
 that says what to grant, and the KSeF overview shows who needs attention."""
 import datetime
+from unittest.mock import patch
 
 from odoo import sql_db
 from odoo.exceptions import UserError
@@ -242,6 +243,39 @@ class TestOfficeMode(KsefEmulatorCase):
         self.client_b.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.now()
         turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
         self.assertEqual(turns.ids, [self.client_a.id, self.client_b.id])
+
+    def test_receiving_runs_end_once_every_company_had_its_turn(self):
+        """200 companies never fit in one run: the runs triggered for the rest serve each company once."""
+        Company = self.env['res.company']
+        now = datetime.datetime.now()
+        Company.sudo().search([]).write({'l10n_pl_ksef_receive_attempt_date': now - datetime.timedelta(hours=3)})
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
+        params = self.env['ir.config_parameter'].sudo()
+
+        def triggers():
+            return self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+
+        # A run out of time at once: nobody served, the round goes on in a run triggered right away.
+        before = triggers()
+        with patch.object(type(Company), '_l10n_pl_ksef_receiving_deadline', staticmethod(lambda: 0.0)):
+            Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertEqual(triggers(), before + 1)
+        started = params.get_param('l10n_pl_ksef.receive_round_start')
+        self.assertTrue(started)
+        # A had its turn in this round already (an earlier run of it); B did not.
+        self.client_a.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.strptime(started, '%Y-%m-%d %H:%M:%S')
+        before_a = self.client_a.l10n_pl_ksef_receive_attempt_date
+        Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertGreater(self.client_b.l10n_pl_ksef_receive_attempt_date, now - datetime.timedelta(minutes=1),
+                           "B's turn came")
+        self.assertEqual(self.client_a.l10n_pl_ksef_receive_attempt_date, before_a, "A is not served twice")
+        self.assertFalse(self.client_a.l10n_pl_ksef_last_receive_date or self.client_a.l10n_pl_ksef_receive_error)
+        # Every company had its turn: the round is over, no run is triggered for it.
+        self.assertFalse(params.get_param('l10n_pl_ksef.receive_round_start'))
+        self.assertEqual(triggers(), before + 1)
+        # The next scheduled run starts a new round: A's turn again.
+        Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertTrue(self.client_a.l10n_pl_ksef_last_receive_date or self.client_a.l10n_pl_ksef_receive_error)
 
     def test_self_billing_authorization_is_granted_and_revoked_on_the_screen(self):
         env = self.as_manager(self.client_a)
