@@ -70,7 +70,8 @@ class KsefCompanyOverview(models.Model):
     def _service_status_by_company(self, companies):
         """``{company id: l10n_pl_ksef.service.status record}``: one search for every environment's service."""
         urls = {company.id: company._l10n_pl_ksef_service_status_url() for company in companies.sudo()}
-        records = self.env['l10n_pl_ksef.service.status'].sudo().search([('url', 'in', [u for u in urls.values() if u])])
+        records = self.env['l10n_pl_ksef.service.status'].sudo().search(
+            [('url', 'in', [url for url in urls.values() if url])])
         by_url = {record.url: record for record in records}
         return {company_id: by_url.get(url) for company_id, url in urls.items()}
 

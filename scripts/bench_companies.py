@@ -193,8 +193,9 @@ started = time.time()
 pl, pln = env.ref('base.pl'), env.ref('base.PLN')
 names = [('Biuro Rachunkowe Sp. z o.o.', P['office'])] + [
     ('Klient %03d Sp. z o.o.' % (index + 1), nip) for index, nip in enumerate(P['clients'])]
-companies = env['res.company'].create([{'name': name, 'currency_id': pln.id, 'street': 'ul. Szybka %d' % (index + 1),
-                                        'zip': '00-624', 'city': 'Warszawa'} for index, (name, nip) in enumerate(names)])
+companies = env['res.company'].create([{
+    'name': name, 'currency_id': pln.id, 'street': 'ul. Szybka %d' % (index + 1), 'zip': '00-624', 'city': 'Warszawa',
+} for index, (name, nip) in enumerate(names)])
 # The country after creation: creating a company with a country installs its localisation modules.
 companies.write({'country_id': pl.id})
 for company, (name, nip) in zip(companies, names):

@@ -263,7 +263,8 @@ class TestOfficeMode(KsefEmulatorCase):
         started = params.get_param('l10n_pl_ksef.receive_round_start')
         self.assertTrue(started)
         # A had its turn in this round already (an earlier run of it); B did not.
-        self.client_a.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.strptime(started, '%Y-%m-%d %H:%M:%S')
+        round_started = datetime.datetime.strptime(started, '%Y-%m-%d %H:%M:%S')
+        self.client_a.sudo().l10n_pl_ksef_receive_attempt_date = round_started
         before_a = self.client_a.l10n_pl_ksef_receive_attempt_date
         Company._l10n_pl_ksef_cron_receive_invoices()
         self.assertGreater(self.client_b.l10n_pl_ksef_receive_attempt_date, now - datetime.timedelta(minutes=1),
