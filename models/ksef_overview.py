@@ -7,6 +7,8 @@ import datetime
 
 from odoo import api, fields, models, tools
 
+from .ksef_service_status import SERVICE_STATES
+
 #: KSeF tokens are accepted until the end of 2026; after that only certificates log in.
 TOKEN_SUNSET = datetime.datetime(2026, 12, 31, 23, 59, 59)
 #: Credentials expiring within this many days (and tokens this close to the sunset) need attention.
@@ -48,7 +50,15 @@ class KsefCompanyOverview(models.Model):
         ('working', "Working"),
         ('error', "Error"),
         ('setup', "To set up"),
-    ], string="KSeF status", readonly=True)
+    ], string="State", readonly=True,
+        help="The company's own KSeF work: to set up (no usable credential), error, working (invoices on their "
+             "way), OK.")
+    service_status = fields.Selection(
+        SERVICE_STATES, string="KSeF status", compute='_compute_service_status', search='_search_service_status',
+        help="KSeF's availability for the company's KSeF environment, as KSeF's status service last published it "
+             "(read every 5 minutes by the scheduled action \"KSeF: read KSeF's status\"). Unknown: not read yet, "
+             "or not confirmed for 20 minutes.")
+    service_checked_at = fields.Datetime(string="KSeF status confirmed on", compute='_compute_service_status')
     last_error = fields.Text(string="Last error", readonly=True)
     token_sunset_days = fields.Integer(string="Days to token sunset", compute='_compute_token_sunset_days')
 
@@ -56,6 +66,32 @@ class KsefCompanyOverview(models.Model):
         days = max((TOKEN_SUNSET - fields.Datetime.now()).days, 0)
         for row in self:
             row.token_sunset_days = days if row.uses_token else 0
+
+    def _service_status_by_company(self, companies):
+        """``{company id: l10n_pl_ksef.service.status record}``: one search for every environment's service."""
+        urls = {company.id: company._l10n_pl_ksef_service_status_url() for company in companies.sudo()}
+        records = self.env['l10n_pl_ksef.service.status'].sudo().search(
+            [('url', 'in', [url for url in urls.values() if url])])
+        by_url = {record.url: record for record in records}
+        return {company_id: by_url.get(url) for company_id, url in urls.items()}
+
+    @api.depends('company_id')
+    def _compute_service_status(self):
+        statuses = self._service_status_by_company(self.company_id)
+        for row in self:
+            record = statuses.get(row.company_id.id)
+            # A status not confirmed lately is not shown as current (it no longer pauses anything either).
+            row.service_status = record.status if record and record._l10n_pl_ksef_is_fresh() else 'unknown'
+            row.service_checked_at = record.checked_at if record else False
+
+    def _search_service_status(self, operator, value):
+        if operator not in ('in', 'not in'):
+            return NotImplemented
+        companies = self.env['res.company'].sudo().search([])
+        statuses = self._service_status_by_company(companies)
+        matching = [company_id for company_id, record in statuses.items()
+                    if (record.status if record and record._l10n_pl_ksef_is_fresh() else 'unknown') in value]
+        return [('company_id', operator, matching)]
 
     @property
     def _table_query(self):

@@ -15,6 +15,8 @@ import datetime
 import logging
 import time
 
+import psycopg2
+
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
 from odoo.tools import config
@@ -123,17 +125,33 @@ class ResCompany(models.Model):
         """Scheduled action: fetch new purchase invoices of every company that receives from KSeF."""
         retry_at = None
         deadline = self._l10n_pl_ksef_receiving_deadline()
-        # Fair turns across companies (res_company_ksef_fairness.py): least recently tried first.
+        # Fair turns across companies (res_company_ksef_fairness.py): least recently tried first, each
+        # once per round (a round may take several runs).
+        round_started, continued = self._l10n_pl_ksef_receiving_round()
+        finished = True
         for company in self._l10n_pl_ksef_receiving_turns():
+            if continued and company._l10n_pl_ksef_receiving_served(round_started):
+                break  # least recently tried first: every company from here on had its turn in this round
             if time.monotonic() > deadline:
                 retry_at = fields.Datetime.now()  # the rest in the next run, right away
+                finished = False
                 break
-            with company._l10n_pl_ksef_receiving_turn() as mine:
-                if not mine:
-                    continue  # another worker is receiving for this company
-                result = company._l10n_pl_ksef_receive_invoices()
+            try:
+                with company._l10n_pl_ksef_receiving_turn() as mine:
+                    if not mine:
+                        continue  # another worker is receiving for this company
+                    result = company._l10n_pl_ksef_receive_invoices()
+            except psycopg2.errors.TransactionRollbackError as error:
+                # Rolled back (res_company_ksef_fairness.py): the other companies still get their turn.
+                company._l10n_pl_ksef_receive_turn_failed(error)
+                retry_at = fields.Datetime.now()
+                finished = False
+                continue
             if result['retry_at']:
+                company._l10n_pl_ksef_receiving_again(round_started)
+                finished = False
                 retry_at = min(retry_at or result['retry_at'], result['retry_at'])
+        self._l10n_pl_ksef_receiving_round_end(round_started, finished)
         if retry_at:
             cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices', raise_if_not_found=False)
             if cron:

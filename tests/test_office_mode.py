@@ -3,6 +3,7 @@ office through their "KSeF permissions" screen (saved wizard, then its button), 
 certificate sends and receives for both in their own contexts, revoking stops it with a message
 that says what to grant, and the KSeF overview shows who needs attention."""
 import datetime
+from unittest.mock import patch
 
 from odoo import sql_db
 from odoo.exceptions import UserError
@@ -161,6 +162,42 @@ class TestOfficeMode(KsefEmulatorCase):
         self.assertEqual(self.env['account.move'].search(errors['domain']), again)
         self.assertEqual(row_a.action_open_permissions()['domain'], [('company_id', '=', self.client_a.id)])
 
+    def test_overview_shows_ksef_status_read_from_the_status_service(self):
+        # The status service's scheduled action runs as ir.cron runs it (its own cursor, wrapped in test mode).
+        self.registry_enter_test_mode()
+        self.emulator.admin('/status-service', method='DELETE')
+        self.addCleanup(self.emulator.admin, '/status-service', None, 'DELETE')
+        clients = self.client_a | self.client_b
+        overview = self.as_manager(self.client_a)['ksef.company.overview'].with_context(
+            allowed_company_ids=(clients | self.office).ids)
+
+        def statuses():
+            self.env.invalidate_all()
+            rows = overview.search([('company_id', 'in', clients.ids)])
+            return {row.company_id: row.service_status for row in rows}
+
+        self.assertEqual(statuses(), {self.client_a: 'unknown', self.client_b: 'unknown'}, "not read yet")
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_service_status')
+        cron.method_direct_trigger()
+        self.assertEqual(statuses(), {self.client_a: 'available', self.client_b: 'available'})
+        self.assertFalse(overview.search([('company_id', 'in', clients.ids), ('service_status', 'in', ('failure',))]))
+
+        # KSeF announces a failure on its status service: the overview says so after the next read (HTTP).
+        self.emulator.admin('/status-service/messages', {
+            'category': 'FAILURE', 'type': 'FAILURE_START', 'title': "Awaria KSeF",
+            'start': (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)).strftime(
+                '%Y-%m-%dT%H:%M:%SZ')})
+        cron.method_direct_trigger()
+        self.assertEqual(statuses(), {self.client_a: 'failure', self.client_b: 'failure'})
+        row = overview.search([('company_id', '=', self.client_a.id)])
+        self.assertTrue(row.service_checked_at)
+        # The filter "KSeF unavailable (status service)" of the overview's search view finds them.
+        unavailable = overview.search([('company_id', 'in', clients.ids),
+                                       ('service_status', 'in', ('maintenance', 'failure', 'total_failure'))])
+        self.assertEqual(unavailable.company_id, clients)
+        # The company's own state is a separate column: the status service does not overwrite it.
+        self.assertIn(row.ksef_status, ('ok', 'working', 'error', 'setup'))
+
     def test_a_token_cannot_serve_other_companies_and_permissions_need_a_manager(self):
         self.office.l10n_pl_ksef_auth_method = 'token'
         self.client_b.l10n_pl_ksef_credential_company_id = self.office
@@ -206,6 +243,40 @@ class TestOfficeMode(KsefEmulatorCase):
         self.client_b.sudo().l10n_pl_ksef_receive_attempt_date = datetime.datetime.now()
         turns = self.env['res.company']._l10n_pl_ksef_receiving_turns().filtered(lambda c: c in companies)
         self.assertEqual(turns.ids, [self.client_a.id, self.client_b.id])
+
+    def test_receiving_runs_end_once_every_company_had_its_turn(self):
+        """200 companies never fit in one run: the runs triggered for the rest serve each company once."""
+        Company = self.env['res.company']
+        now = datetime.datetime.now()
+        Company.sudo().search([]).write({'l10n_pl_ksef_receive_attempt_date': now - datetime.timedelta(hours=3)})
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
+        params = self.env['ir.config_parameter'].sudo()
+
+        def triggers():
+            return self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+
+        # A run out of time at once: nobody served, the round goes on in a run triggered right away.
+        before = triggers()
+        with patch.object(type(Company), '_l10n_pl_ksef_receiving_deadline', staticmethod(lambda: 0.0)):
+            Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertEqual(triggers(), before + 1)
+        started = params.get_param('l10n_pl_ksef.receive_round_start')
+        self.assertTrue(started)
+        # A had its turn in this round already (an earlier run of it); B did not.
+        round_started = datetime.datetime.strptime(started, '%Y-%m-%d %H:%M:%S')
+        self.client_a.sudo().l10n_pl_ksef_receive_attempt_date = round_started
+        before_a = self.client_a.l10n_pl_ksef_receive_attempt_date
+        Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertGreater(self.client_b.l10n_pl_ksef_receive_attempt_date, now - datetime.timedelta(minutes=1),
+                           "B's turn came")
+        self.assertEqual(self.client_a.l10n_pl_ksef_receive_attempt_date, before_a, "A is not served twice")
+        self.assertFalse(self.client_a.l10n_pl_ksef_last_receive_date or self.client_a.l10n_pl_ksef_receive_error)
+        # Every company had its turn: the round is over, no run is triggered for it.
+        self.assertFalse(params.get_param('l10n_pl_ksef.receive_round_start'))
+        self.assertEqual(triggers(), before + 1)
+        # The next scheduled run starts a new round: A's turn again.
+        Company._l10n_pl_ksef_cron_receive_invoices()
+        self.assertTrue(self.client_a.l10n_pl_ksef_last_receive_date or self.client_a.l10n_pl_ksef_receive_error)
 
     def test_self_billing_authorization_is_granted_and_revoked_on_the_screen(self):
         env = self.as_manager(self.client_a)
