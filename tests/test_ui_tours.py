@@ -75,6 +75,10 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
         """Send to KSeF from the form and keep it open: once the scheduled action has sent the invoice
         and KSeF accepted it, the form shows it (static/src/js/ksef_form_refresh.js) with no click."""
         invoice = self.create_invoice()
+        # The tour reads "Accepted" in the user's language: Polish here.
+        states = dict(self.env['account.move']._fields['l10n_pl_ksef_state']._description_selection(
+            self.env(context=dict(self.env.context, lang=self.env.user.lang))))
+        self.assertEqual(states['accepted'], "Przyjęta")
         cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_process_queue')
         browsing = threading.Event()
         stop = threading.Event()
