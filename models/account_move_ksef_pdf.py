@@ -1,8 +1,8 @@
 """The PDF of an invoice in KSeF is complete wherever it leaves Odoo.
 
-Odoo's portal gives the PDF kept by the last Send, or else a "Proforma" rendering. An invoice KSeF
-accepted (or one issued offline) is no proforma, and its PDF must carry the KSeF codes
-(kody-qr.md): without a kept PDF the portal gets the invoice itself, rendered now with them.
+Odoo's portal gives the PDF kept by the last Send, or else a "Proforma" rendering (also on its page
+and its Print). An invoice KSeF accepted (or one issued offline) is no proforma, and its PDF must carry
+the KSeF codes (kody-qr.md): without a kept PDF the portal gets the invoice itself, rendered now with them.
 Debian's wkhtmltopdf drops the report header, where Odoo's layouts print the seller: the invoice
 report then prints the seller in its body.
 """
@@ -45,3 +45,17 @@ class AccountMove(models.Model):
         if allow_fallback and self._l10n_pl_ksef_pdf_needs_codes():
             return [self._l10n_pl_ksef_render_invoice_pdf()]
         return super()._get_invoice_legal_documents_all(allow_fallback=allow_fallback)
+
+
+class IrActionsReport(models.Model):
+    _inherit = 'ir.actions.report'
+
+    def _get_rendering_context(self, report, docids, data):
+        # EXTENDS 'account': Odoo titles an invoice never sent by e-mail "Proforma" on the portal (page,
+        # Print, Download); an invoice in KSeF, carrying its codes, is the invoice itself.
+        data = super()._get_rendering_context(report, docids, data)
+        if data.get('proforma') and report.model == 'account.move' and docids:
+            moves = self.env['account.move'].browse(docids)
+            if all(move.state == 'posted' and move.l10n_pl_ksef_qr_url for move in moves):
+                data['proforma'] = False
+        return data

@@ -198,6 +198,12 @@ class TestKsefInvoicePdfLeavesOdoo(KsefEmulatorCase, AccountTestInvoicingHttpCom
         served = invoice._get_invoice_legal_documents_all(allow_fallback=True)
         self.assertEqual(len(served), 1)
         self.assertNotIn("Proforma", served[0]['content'].decode(), "the invoice KSeF accepted, not a proforma")
+        # The portal page shows the invoice (its frame), not a proforma.
+        page = self.url_open('/my/invoices/%d?report_type=html&access_token=%s' % (
+            invoice.id, invoice._portal_ensure_token()), timeout=120)
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("Proforma", page.text)
+        self.assertIn('>%s<' % invoice.l10n_pl_ksef_number, page.text)
         with self.real_pdfs():
             text, images = self.read_pdf(self.portal_pdf(invoice))
         self.assertIn("Verify this invoice in KSeF", text)
