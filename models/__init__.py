@@ -18,6 +18,7 @@ from . import res_company_fa3
 from . import l10n_pl_ksef_fa3_party
 from . import account_move_fa3
 from . import account_move_ksef_qr
+from . import account_move_ksef_pdf
 from . import account_move_ksef_offline
 from . import l10n_pl_ksef_purchase_tax
 from . import account_move_ksef_import

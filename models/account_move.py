@@ -165,17 +165,24 @@ class AccountMove(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
+        if vals.get('l10n_pl_ksef_state') in ('accepted', 'offline_issued'):
+            self._l10n_pl_ksef_set_aside_pdf_without_codes()
         if vals.get('l10n_pl_ksef_state') in ('accepted', 'offline_issued', 'offline_sent'):
             self._l10n_pl_ksef_release_pending_send()
         return res
 
+    def _l10n_pl_ksef_set_aside_pdf_without_codes(self):
+        """KSeF gave the number (or the invoice is issued offline): the invoice PDF kept by Odoo (made by an
+        earlier Send or Download) has no KSeF codes. Odoo reuses it for every later Send and for the portal,
+        so it is detached (kept in the attachments, renamed) and the next one is rendered with the codes."""
+        self.sudo().filtered('invoice_pdf_report_id')._detach_attachments()
+
     def _l10n_pl_ksef_release_pending_send(self):
-        """KSeF gave the number (or the invoice is issued offline): the "Send" that waited for it goes out
-        through Odoo's asynchronous sending, and a PDF rendered before, without the codes, is set aside."""
+        """The "Send" that waited for the KSeF number (or for the offline issue) goes out through Odoo's
+        asynchronous sending."""
         pending = self.sudo().filtered('l10n_pl_ksef_pending_send')
         if not pending:
             return
-        pending._detach_attachments()
         for move in pending:
             move.sending_data = {
                 'author_user_id': move.l10n_pl_ksef_pending_send.get('author_user_id'),

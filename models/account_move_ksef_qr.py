@@ -10,6 +10,7 @@ will be sent later: the FA(3) of an offline invoice is rendered deterministicall
 creation timestamp is the invoice's own) and frozen as an attachment when it is queued;
 the queue then sends those frozen bytes (see ``_l10n_pl_ksef_render_fa3`` below).
 """
+import base64
 import datetime
 import hashlib
 import logging
@@ -180,7 +181,10 @@ class AccountMove(models.Model):
         return kod_i, kod_ii
 
     def _l10n_pl_ksef_qr_codes(self):
-        """The codes to print: ``[{'url', 'label', 'caption'}]`` (KOD I first), empty when none."""
+        """The codes to print: ``[{'url', 'label', 'caption', 'image'}]`` (KOD I first), empty when none.
+
+        ``image`` is the QR code as a data URI, drawn here: wkhtmltopdf then needs no request back to
+        Odoo's /report/barcode, which fails when the server cannot reach its own URL (``report.url``)."""
         self.ensure_one()
         codes = []
         if self.l10n_pl_ksef_qr_url:
@@ -190,4 +194,8 @@ class AccountMove(models.Model):
             codes.append({'url': self.l10n_pl_ksef_qr_certificate_url,
                           'label': self.l10n_pl_ksef_qr_certificate_label,
                           'caption': self.env._("Verify the issuer's KSeF certificate")})
+        for code in codes:
+            png = self.env['ir.actions.report'].barcode('QR', code['url'], width=400, height=400, barLevel='M',
+                                                        quiet=0)
+            code['image'] = 'data:image/png;base64,%s' % base64.b64encode(png).decode()
         return codes

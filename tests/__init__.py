@@ -30,3 +30,4 @@ from . import test_service_outage
 from . import test_office_mode
 from . import test_office_tours
 from . import test_throughput
+from . import test_ui_invoice_pdf

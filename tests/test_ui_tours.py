@@ -9,11 +9,13 @@ import datetime
 import shutil
 import subprocess
 import tempfile
+import threading
 import unittest
 import uuid
 from decimal import Decimal as D
-from urllib.parse import quote_plus
+from unittest.mock import patch
 
+from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import certificates as ksef_certificates
@@ -67,6 +69,67 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
         self.process_until(invoice, ('accepted',))
         self.assertTrue(invoice.l10n_pl_ksef_number, "KSeF gave the invoice its number")
         self.assertTrue(invoice.l10n_pl_ksef_upo_attachment_id, "the UPO is attached")
+
+    def test_form_updates_by_itself(self):
+        """Send to KSeF from the form and keep it open: once the scheduled action has sent the invoice
+        and KSeF accepted it, the form shows it (static/src/js/ksef_form_refresh.js) with no click."""
+        invoice = self.create_invoice()
+        # The tour reads "Accepted" in the user's language: Polish here.
+        states = dict(self.env['account.move']._fields['l10n_pl_ksef_state']._description_selection(
+            self.env(context=dict(self.env.context, lang=self.env.user.lang))))
+        self.assertEqual(states['accepted'], "Przyjęta")
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_process_queue')
+        shown_queued = threading.Event()
+        stop = threading.Event()
+        seen = {'runs': 0, 'error': None}
+        move_class = type(self.env['account.move'])
+        web_read = move_class.web_read
+
+        def web_read_watched(records, *args, **kwargs):
+            # The form loads its record by web_read: once it was given "queued", any later "accepted" on
+            # the page comes from a reload the form made by itself (the tour clicks nothing more).
+            result = web_read(records, *args, **kwargs)
+            if any(row.get('id') == invoice.id and row.get('l10n_pl_ksef_state') == 'queued' for row in result):
+                shown_queued.set()
+            return result
+
+        def scheduler():
+            # Odoo's cron worker, beside the browser: "Run manually" of the scheduled action, each run in
+            # cursors of its own (in test mode the registry hands out cursors on the test's transaction,
+            # one at a time, as to the HTTP workers). It starts once the form was given the queued
+            # invoice, and ends once KSeF accepted it.
+            shown_queued.wait(300)
+            while not stop.wait(1.0):
+                try:
+                    with self.registry.cursor() as cr:
+                        env = api.Environment(cr, SUPERUSER_ID, {})
+                        invoice_there = env['account.move'].browse(invoice.id)
+                        if invoice_there.l10n_pl_ksef_state in ('queued', 'sending', 'sent'):
+                            env['ir.cron'].browse(cron.id).method_direct_trigger()
+                            seen['runs'] += 1
+                            invoice_there.invalidate_recordset()
+                        if invoice_there.l10n_pl_ksef_state == 'accepted':
+                            return
+                except Exception as error:  # noqa: BLE001 -- reported by the test below
+                    if not stop.is_set():
+                        seen['error'] = error
+                    return
+
+        worker = threading.Thread(target=scheduler, name='ksef-cron-beside-the-tour', daemon=True)
+        worker.start()
+        try:
+            with patch.object(move_class, 'web_read', web_read_watched):
+                self.start_tour('/odoo/customer-invoices/%d' % invoice.id, 'l10n_pl_ksef_form_updates_by_itself',
+                                timeout=240)
+        finally:
+            stop.set()
+            shown_queued.set()
+            worker.join(60)
+        self.assertIsNone(seen['error'])
+        self.assertGreaterEqual(seen['runs'], 1, "the scheduled action, not the browser, sent the invoice")
+        invoice.invalidate_recordset()
+        self.assertEqual(invoice.l10n_pl_ksef_state, 'accepted')
+        self.assertTrue(invoice.l10n_pl_ksef_number)
 
     def test_settings_test_connection(self):
         self.start_tour('/odoo/action-account.action_account_config', 'l10n_pl_ksef_settings_test_connection')
@@ -141,7 +204,7 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
         self.assertFalse(invoice.sending_data)
         # The stored invoice document (HTML in test mode) carries KOD I and the number under it.
         stored = invoice.invoice_pdf_report_id.raw.decode()
-        self.assertIn(quote_plus(invoice.l10n_pl_ksef_qr_url), stored)
+        self.assertIn('href="%s"' % invoice.l10n_pl_ksef_qr_url, stored)
         self.assertIn(number, stored)
         mail = self.env['mail.message'].search([('model', '=', 'account.move'), ('res_id', '=', invoice.id),
                                                 ('message_type', '=', 'comment'),
@@ -153,7 +216,7 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
         self.assertIn(self.buyer, mail.partner_ids)
         # Print gives a real PDF with KOD I and the number under it.
         html, images = self.real_pdf(invoice)
-        self.assertIn(quote_plus(invoice.l10n_pl_ksef_qr_url), html)
+        self.assertIn('href="%s"' % invoice.l10n_pl_ksef_qr_url, html)
         self.assertIn('>%s<' % number, html)
         self.assertGreaterEqual(images, 1, "KOD I is drawn in the PDF")
 
@@ -212,8 +275,8 @@ class TestKsefUiTours(KsefEmulatorCase, AccountTestInvoicingHttpCommon):
         invoice.invalidate_recordset()
         self.assertEqual(invoice.l10n_pl_ksef_state, 'offline_issued')
         html, images = self.real_pdf(invoice)
-        self.assertIn(quote_plus(invoice.l10n_pl_ksef_qr_url), html)
-        self.assertIn(quote_plus(invoice.l10n_pl_ksef_qr_certificate_url), html)
+        self.assertIn('href="%s"' % invoice.l10n_pl_ksef_qr_url, html)
+        self.assertIn('href="%s"' % invoice.l10n_pl_ksef_qr_certificate_url, html)
         self.assertIn('>OFFLINE<', html)
         self.assertIn('>CERTYFIKAT<', html)
         self.assertGreaterEqual(images, 2, "KOD I and KOD II are drawn in the PDF")

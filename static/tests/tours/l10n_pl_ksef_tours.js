@@ -506,3 +506,72 @@ tours.add("l10n_pl_ksef_issue_offline", {
         },
     ],
 });
+
+/**
+ * The form follows KSeF by itself: the user sends the invoice to KSeF and leaves the form open;
+ * the scheduled action (run by the test beside the browser) sends it and KSeF accepts it; the form
+ * then shows "Accepted" in the user's language and the KSeF number, without any click or reload.
+ */
+tours.add("l10n_pl_ksef_form_updates_by_itself", {
+    steps: () => {
+        let acceptedLabel = "";
+        return [
+            {
+                content: "The form is open on the posted invoice, not sent yet",
+                trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_send"]',
+                timeout: 30000,
+                async run() {
+                    // Gone if the page reloads: proves the form was not reloaded.
+                    window.__l10nPlKsefSamePage = true;
+                    acceptedLabel = await selectionLabel("account.move", "l10n_pl_ksef_state", "accepted");
+                },
+            },
+            {
+                content: "Open the KSeF tab",
+                trigger: '.o_notebook_headers a[name="l10n_pl_ksef"]',
+                run: "click",
+            },
+            {
+                content: "Click Send to KSeF",
+                trigger: '.o_form_statusbar button[name="action_l10n_pl_ksef_send"]',
+                run: "click",
+            },
+            {
+                content: "Queue it",
+                trigger: '.modal footer button[name="action_queue"]',
+                run: "click",
+            },
+            {
+                content: "The wizard is closed",
+                trigger: "body:not(:has(.modal))",
+            },
+            {
+                content: "The KSeF state is queued",
+                trigger: '.o_notebook div[name="l10n_pl_ksef_state"] [raw-value="queued"]',
+            },
+            {
+                content: "Wait, without touching anything, until the form shows the invoice has left the queue",
+                trigger: '.o_notebook div[name="l10n_pl_ksef_state"] [raw-value]:not([raw-value="queued"])',
+                timeout: 60000,
+            },
+            {
+                content: "Wait, without touching anything, until the form shows the invoice accepted",
+                trigger: '.o_notebook div[name="l10n_pl_ksef_state"] [raw-value="accepted"]',
+                timeout: 60000,
+                run() {
+                    check(this.anchor.textContent.trim() === acceptedLabel,
+                          `the state reads "${acceptedLabel}", shows "${this.anchor.textContent.trim()}"`);
+                },
+            },
+            {
+                content: "The accepted banner shows the KSeF number, on the same page",
+                trigger: '.o_form_view div[name="l10n_pl_ksef_accepted_banner"] .o_field_widget[name="l10n_pl_ksef_number"]:not(:empty)',
+                run() {
+                    const number = this.anchor.textContent.trim();
+                    check(/^\d{10}-\d{8}-[0-9A-F]{12}-[0-9A-F]{2}$/.test(number), `a KSeF number, got "${number}"`);
+                    check(window.__l10nPlKsefSamePage === true, "the page was not reloaded");
+                },
+            },
+        ];
+    },
+});
