@@ -61,7 +61,7 @@ class ResCompany(models.Model):
     # Ministry public-key certificates are public, cached to spare a call per run.
     l10n_pl_ksef_public_keys = fields.Json(copy=False)
     # KSeF's effective rate limits of the company's context (GET /rate-limits), read with each new token.
-    l10n_pl_ksef_rate_limits = fields.Json(copy=False)
+    l10n_pl_ksef_rate_limits = fields.Json(string="KSeF rate limits", copy=False)
 
     @api.constrains('l10n_pl_ksef_poll_interval')
     def _check_l10n_pl_ksef_poll_interval(self):
