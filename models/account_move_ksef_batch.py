@@ -5,8 +5,11 @@ at the moment the send step runs, the queue step sends them in one batch session
 
 ``queued``
     every invoice's FA(3) is rendered and validated (invalid ones become ``not_sent`` and are left
-    out); the ZIP package is built and split into parts (≤ 100 MB each), the batch session is opened
-    on KSeF;
+    out) by chunks, over as many runs as it takes: each chunk's XML is kept (attachment and hash) on
+    the invoices, still queued, and committed; a change of the invoice's KSeF state drops it. Once
+    the queue (up to 10,000 invoices, KSeF's limit per session) is prepared, the ZIP package is
+    built from the kept files (each checked against its hash) and split into parts (≤ 100 MB each),
+    and the batch session is opened on KSeF: a long queue is one session, not one per run;
 ``sending``
     recorded and committed *before* any upload, exactly as online sending records it: the session
     (kind ``batch``), the hash, size and attachment of the exact XML of every invoice;
@@ -33,7 +36,6 @@ Nothing lost, nothing sent twice:
 """
 import datetime
 import logging
-import time
 
 from markupsafe import Markup
 
@@ -45,7 +47,7 @@ from ..ksef_protocol import BatchArchive, sha256_b64
 from ..ksef_protocol.batch import MAX_PART_SIZE
 from ..ksef_protocol.errors import (KsefError, KsefHttpError, KsefRateLimited, KsefServerError,
                                     KsefTransportError)
-from .account_move_ksef_queue import _RetryLater, _error_text
+from .account_move_ksef_queue import _HandOver, _RetryLater, _error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -55,15 +57,14 @@ BATCH_MAX_INVOICES = 10000
 BATCH_PART_SIZE = MAX_PART_SIZE
 #: Uncompressed XML bytes per package; the rest of the queue waits for the next batch (memory bound).
 BATCH_MAX_XML_BYTES = 500 * 1000 * 1000
-#: Seconds one run spends rendering invoices for a package; the rest waits for the next batch. Everything
-#: up to the commit of the 'sending' state is one transaction: it must end well within the worker's time
-#: limit (Odoo's default is 120 s), or it would be killed and started again forever.
-BATCH_PREPARE_SECONDS = 30.0
-#: Seconds one run may spend recording the statuses and UPOs of processed packages (committed by chunks of
-#: ``BATCH_COMMIT_CHUNK``); what is left is recorded by the next run, triggered at once. With the set writes
-#: below this is about 10,000 invoices, so it only bounds a run on a slow machine (Odoo's default cron
-#: time limit is 120 s).
-BATCH_POLL_SECONDS = 45.0
+#: Invoices rendered and kept per committed chunk while a package is prepared (over several runs when needed:
+#: each run works within its share of ``RUN_BUDGET_SECONDS``, then hands over to a run triggered at once).
+BATCH_PREPARE_CHUNK = 200
+#: Estimated seconds to send a prepared package (read and check the kept files, ZIP, open, record 'sending',
+#: upload, close): fixed part and per invoice. A run that has less time left hands over to a fresh run, so
+#: the transaction up to the commit of 'sending' never meets the cron's time limit.
+BATCH_SEND_SECONDS = 5.0
+BATCH_SEND_SECONDS_PER_INVOICE = 0.004
 #: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute).
 BATCH_FOLLOW_UP_SECONDS = 5
 #: Invoices whose state changes are committed together after KSeF closed or abandoned a session.
@@ -87,6 +88,17 @@ def _acceptance_with_upo_link(status):
 
 class AccountMove(models.Model):
     _inherit = 'account.move'
+
+    l10n_pl_ksef_batch_xml_id = fields.Many2one(
+        'ir.attachment', string="FA(3) XML prepared for a batch", copy=False, readonly=True,
+        help="The file rendered and checked for the next batch package while the invoice waits in the queue.")
+    l10n_pl_ksef_batch_xml_hash = fields.Char(string="Prepared FA(3) XML hash (SHA-256)", copy=False, readonly=True)
+
+    def write(self, vals):
+        # A file is prepared for this very queueing: any change of the KSeF state drops it.
+        if 'l10n_pl_ksef_state' in vals and 'l10n_pl_ksef_batch_xml_hash' not in vals:
+            vals = {**vals, 'l10n_pl_ksef_batch_xml_id': False, 'l10n_pl_ksef_batch_xml_hash': False}
+        return super().write(vals)
 
     # ------------------------------------------------------------------
     # Choosing batch
@@ -129,10 +141,24 @@ class AccountMove(models.Model):
         candidates = self._l10n_pl_ksef_batch_candidates(company)
         if not candidates:
             return False
-        moves = candidates.try_lock_for_update()  # others are being handled by another worker
+        # Prepared by committed chunks, across runs when needed: a process that dies between chunks loses
+        # only the chunk in progress (the invoices are still queued, nothing was sent).
+        unprepared = candidates.filtered(lambda move: not move.l10n_pl_ksef_batch_xml_hash)
+        for index, chunk in enumerate(split_every(BATCH_PREPARE_CHUNK, unprepared.ids, self.browse)):
+            self._l10n_pl_ksef_check_time(started=index > 0)
+            moves = chunk.try_lock_for_update()  # others are being handled by another worker
+            moves.invalidate_recordset()
+            moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued'
+                           and not move.l10n_pl_ksef_batch_xml_hash)._l10n_pl_ksef_batch_prepare()
+            self._l10n_pl_ksef_commit(len(chunk))
+        if unprepared and self._l10n_pl_ksef_time_left() < (
+                BATCH_SEND_SECONDS + BATCH_SEND_SECONDS_PER_INVOICE * len(candidates)):
+            raise _HandOver.after(0)  # a fresh run sends the package
+        self._l10n_pl_ksef_check_time(client, 'batchSession', started=False)
+        moves = candidates.try_lock_for_update()
         moves.invalidate_recordset()
-        moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')
-        prepared = moves._l10n_pl_ksef_batch_prepare()
+        moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued' and move.l10n_pl_ksef_batch_xml_hash)
+        prepared = moves._l10n_pl_ksef_batch_prepared_files()
         if not prepared:
             return True  # every candidate was invalid: marked 'not sent', nothing to send
         self._l10n_pl_ksef_batch_send(client, company, prepared)
@@ -142,17 +168,10 @@ class AccountMove(models.Model):
     # Building and sending the package
     # ------------------------------------------------------------------
     def _l10n_pl_ksef_batch_prepare(self):
-        """Render and validate each invoice's FA(3); invalid ones become 'not sent' (never sent).
-
-        :returns: list of ``(move, file_name, xml_bytes)`` for the package, within its size and time limits.
-        """
-        prepared = []
-        names = set()
-        total = 0
-        deadline = time.monotonic() + BATCH_PREPARE_SECONDS
+        """Render and validate each invoice's FA(3) and keep it on the queued invoice (attachment and hash,
+        one insert for the attachments); invalid ones become 'not sent' (never sent)."""
+        files = []
         for move in self:
-            if prepared and time.monotonic() > deadline:
-                break  # the rest goes in the next batch
             try:
                 xml = move._l10n_pl_ksef_render_fa3()
             except UserError as error:
@@ -161,32 +180,55 @@ class AccountMove(models.Model):
                 move._l10n_pl_ksef_log(self.env._("Not sent to KSeF: the FA(3) XML is not valid."),
                                        '; '.join(findings))
                 continue
+            files.append((move, xml))
+        attachments = self.env['ir.attachment'].create([{
+            'name': move._l10n_pl_ksef_fa3_filename(), 'raw': xml, 'mimetype': 'application/xml',
+            'res_model': move._name, 'res_id': move.id,
+        } for move, xml in files])
+        for (move, xml), attachment in zip(files, attachments):
+            move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': attachment.id,
+                                                    'l10n_pl_ksef_batch_xml_hash': sha256_b64(xml)})
+
+    def _l10n_pl_ksef_batch_prepared_files(self):
+        """The kept files of these prepared invoices for one package (within its size limit), each checked
+        against the hash recorded when it was prepared (a file that differs is prepared again).
+
+        :returns: list of ``(move, file_name, xml_bytes, attachment)``.
+        """
+        prepared = []
+        names = set()
+        total = 0
+        for move in self:
+            attachment = move.l10n_pl_ksef_batch_xml_id
+            xml = attachment.sudo().raw if attachment else b''
+            if not xml or sha256_b64(xml) != move.l10n_pl_ksef_batch_xml_hash:
+                move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': False,
+                                                        'l10n_pl_ksef_batch_xml_hash': False})
+                continue
             if prepared and total + len(xml) > BATCH_MAX_XML_BYTES:
                 break
-            name = move._l10n_pl_ksef_fa3_filename()
+            name = attachment.name or move._l10n_pl_ksef_fa3_filename()
             if name in names:
                 name = '%s-%s.xml' % (name[:-4], move.id)
             names.add(name)
             total += len(xml)
-            prepared.append((move, name, xml))
+            prepared.append((move, name, xml, attachment))
         return prepared
 
     @api.model
     def _l10n_pl_ksef_batch_send(self, client, company, prepared):
         """Open a batch session for ``prepared`` invoices, record them, upload the package and close it."""
-        archive = BatchArchive.build({name: xml for _move, name, xml in prepared}, part_size=BATCH_PART_SIZE)
+        archive = BatchArchive.build({name: xml for _move, name, xml, _attachment in prepared},
+                                     part_size=BATCH_PART_SIZE)
         # Nothing is recorded before KSeF opened the session: a failure here leaves the invoices queued,
         # and a session opened but never recorded is never closed, so KSeF never processes it.
         session, info, key = self._l10n_pl_ksef_call(
             self.env['ksef.session']._open_batch_session, company, client, archive)
-        moves = self.browse([move.id for move, _name, _xml in prepared])
-        attachments = self.env['ir.attachment'].create([{
-            'name': name, 'raw': xml, 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
-        } for move, name, xml in prepared])
+        moves = self.browse([move.id for move, _name, _xml, _attachment in prepared])
         # The register records each transmission and the batch session's chatter the sending: no line
         # sync (these fields never touch lines) and no tracking message per invoice.
         quiet = self.env.context | {'skip_invoice_sync': True, 'mail_notrack': True}
-        for (move, _name, xml), attachment in zip(prepared, attachments):
+        for move, _name, xml, attachment in prepared:
             move.with_context(quiet).write({
                 'l10n_pl_ksef_state': 'sending',
                 'l10n_pl_ksef_session_id': session.id,
@@ -358,10 +400,10 @@ class AccountMove(models.Model):
         statuses = {status.invoice_hash: status for status in self._l10n_pl_ksef_call(
             lambda: list(client.iter_session_invoices(session.reference_number,
                                                       page_size=BATCH_STATUS_PAGE_SIZE)))}
-        deadline = time.monotonic() + BATCH_POLL_SECONDS
-        for chunk in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
-            if time.monotonic() > deadline:
-                break  # the next run, triggered at once, carries on
+        for index, chunk in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
+            # Everything KSeF finished is recorded, by committed chunks; when this run's time is used up,
+            # a run triggered at once carries on.
+            self._l10n_pl_ksef_check_time(started=index > 0)
             moves = chunk.try_lock_for_update()
             moves.invalidate_recordset()
             moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'sent'

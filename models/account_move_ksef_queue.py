@@ -23,6 +23,7 @@ import contextlib
 import datetime
 import logging
 import random
+import time
 import zoneinfo
 
 import psycopg2
@@ -34,13 +35,22 @@ from odoo.tools import config
 from ..ksef_protocol import sha256_b64
 from ..ksef_protocol.fa3 import same_invoice
 from ..ksef_protocol.errors import (KsefAuthFailed, KsefBadRequest, KsefError, KsefForbidden, KsefHttpError,
-                                    KsefRateLimited, KsefServerError, KsefTransportError, KsefUnauthorized)
+                                    KsefRateLimited, KsefRateLimitHandOver, KsefServerError, KsefTransportError,
+                                    KsefUnauthorized)
 from .account_move_ksef_register import REQUEUE_REASON
 
 _logger = logging.getLogger(__name__)
 
 #: Invoices sent per company and run (the cron re-triggers itself when more remain).
 SEND_BATCH_SIZE = 50
+#: Seconds one run of the queue may work (Odoo's default cron time limit is 120 s; the issue asks for no run
+#: over 60 s): the companies share it, and what is left (or what KSeF's limits allow only later) is handed
+#: over to a run triggered for when it is due, never slept through.
+RUN_BUDGET_SECONDS = 45.0
+#: Seconds a company is given at least when its turn comes (a run then starts no further company).
+MIN_COMPANY_SECONDS = 5.0
+#: Context key: the time (``time.time()``) at which the current company's part of the run must end.
+RUN_DEADLINE = 'l10n_pl_ksef_run_deadline'
 #: Invoice status codes: 100 received, 150 processing, 200 accepted, 440 duplicate.
 INVOICE_PENDING_CODES = (100, 150)
 INVOICE_ACCEPTED = 200
@@ -54,8 +64,9 @@ MAX_SESSION_REFUSALS_PER_RUN = 2
 #: Accepted invoices still waiting for their UPO (an outage interrupted the download).
 _UPO_MISSING_DOMAIN = [('l10n_pl_ksef_state', '=', 'accepted'), ('l10n_pl_ksef_upo_attachment_id', '=', False),
                        ('l10n_pl_ksef_session_id', '!=', False), ('l10n_pl_ksef_error', '=', False)]
-#: How soon the cron looks again while KSeF is still verifying invoices or closing sessions.
-FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
+#: How soon the cron looks again while KSeF is still verifying invoices or closing sessions (KSeF takes
+#: seconds; the status reads are paced by the shared limiter, which hands over when its limit is reached).
+FOLLOW_UP_DELAY = datetime.timedelta(seconds=10)
 #: Back-off after a passing fault: BASE * 2^(n-1) seconds for the n-th fault in a row, at most MAX, +-20 % jitter.
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 300.0
@@ -67,6 +78,19 @@ WORKER_LOCK_CLASS = 0x6b736566  # 'ksef'
 #: FA(3) size limits (limity/limity.md: 1 MB without attachment, 3 MB with one).
 MAX_INVOICE_BYTES = 1000000
 MAX_INVOICE_WITH_ATTACHMENT_BYTES = 3000000
+
+
+class _HandOver(Exception):
+    """Stop this company's run here, keep what is done and come back ``at`` (a naive UTC datetime): the
+    run's time is used up, or KSeF's limits allow the next request only later. Not a fault."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    @classmethod
+    def after(cls, seconds):
+        return cls(fields.Datetime.now() + datetime.timedelta(seconds=max(seconds or 0.0, 0.0)))
 
 
 class _RetryLater(Exception):
@@ -146,14 +170,26 @@ class AccountMove(models.Model):
         self = self.sudo()
         if companies is None:
             companies = self._l10n_pl_ksef_companies_with_work()
+        # Least recently served first, each with a share of the run's time: one company's long queue
+        # never starves the others (the rest of its work goes to the next run, triggered at once).
+        companies = companies._l10n_pl_ksef_queue_turns()
+        run_deadline = time.time() + RUN_BUDGET_SECONDS
         retry_at = None
         retry_after = None
-        for company in companies:
+        for index, company in enumerate(companies):
+            left = run_deadline - time.time()
+            if index and left < MIN_COMPANY_SECONDS:
+                retry_at = min(retry_at or fields.Datetime.now(), fields.Datetime.now())
+                break  # these companies come first in the next run
+            deadline = time.time() + max(left / (len(companies) - index), MIN_COMPANY_SECONDS)
             with self._l10n_pl_ksef_company_worker_lock(company) as locked:
                 if not locked:
                     _logger.info("KSeF queue of company %s is being processed by another worker", company.id)
                     continue
-                company_env = self.with_company(company).with_context(lang=company._l10n_pl_ksef_lang())
+                company._l10n_pl_ksef_take_queue_turn()
+                self._l10n_pl_ksef_commit(0)
+                company_env = self.with_company(company).with_context(
+                    lang=company._l10n_pl_ksef_lang(), **{RUN_DEADLINE: deadline})
                 company_retry = company_env._l10n_pl_ksef_process_company(company)
             if company_retry:
                 retry_after = max(retry_after or 0, company_retry.get('retry_after') or 0) or retry_after
@@ -212,6 +248,15 @@ class AccountMove(models.Model):
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
                 faults = self._l10n_pl_ksef_run_steps(company)
+        except KsefRateLimitHandOver as error:
+            handover = _HandOver.after(error.retry_after)
+            self._l10n_pl_ksef_commit()
+            return {'retry_at': handover.at, 'retry_after': None}
+        except _HandOver as handover:
+            # What is done is kept; the run ends well inside the cron's time limit and the next one is
+            # triggered for when the work is due (now, or when KSeF's limit frees).
+            self._l10n_pl_ksef_commit()
+            return {'retry_at': handover.at, 'retry_after': None}
         except _RetryLater as retry:
             # No client (authentication met a passing fault): the invoices due now wait with back-off.
             self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
@@ -320,6 +365,8 @@ class AccountMove(models.Model):
         if not has_work and not sessions:
             return []
         client = self._l10n_pl_ksef_call(company._l10n_pl_ksef_get_client)
+        # The client-side limiter never sleeps past this company's part of the run: it hands over.
+        client.limiter.deadline = self.env.context.get(RUN_DEADLINE)
         now = fields.Datetime.now()
         due = ['|', ('l10n_pl_ksef_retry_at', '=', False), ('l10n_pl_ksef_retry_at', '<=', now)]
         faults = []
@@ -354,11 +401,32 @@ class AccountMove(models.Model):
         """Run a protocol call; outages and rate limits become :class:`_RetryLater`."""
         try:
             return function(*args, **kwargs)
+        except KsefRateLimitHandOver as error:
+            raise _HandOver.after(error.retry_after) from error
         except KsefRateLimited as error:
             raise _RetryLater(error, error.retry_after) from error
         except (KsefTransportError, KsefServerError) as error:
             _logger.info("KSeF unreachable: %s", error.message)
             raise _RetryLater(error, error.retry_after) from error
+
+    @api.model
+    def _l10n_pl_ksef_time_left(self):
+        """Seconds left of this company's part of the run (infinite outside a queue run)."""
+        deadline = self.env.context.get(RUN_DEADLINE)
+        return float('inf') if deadline is None else deadline - time.time()
+
+    @api.model
+    def _l10n_pl_ksef_check_time(self, client=None, group=None, started=True):
+        """Hand over when this company's part of the run is used up (once the step ``started``: every step
+        makes progress in every run), or when KSeF's limit for ``group`` allows its next request only
+        after it (checked before anything is recorded for the request)."""
+        left = self._l10n_pl_ksef_time_left()
+        if started and left <= 0:
+            raise _HandOver.after(0)
+        if client is not None and group and left != float('inf'):
+            delay = client.limiter.delay_for(group)
+            if delay > left:
+                raise _HandOver.after(delay)
 
     @api.model
     def _l10n_pl_ksef_commit(self, processed=1):
@@ -414,7 +482,11 @@ class AccountMove(models.Model):
         refusals = faults = 0
         sent_any = False
         last_fault = None
+        tried = 0
         while todo:
+            # KSeF's pace (e.g. 30 sends a minute) is kept by handing over, not by sleeping out the run.
+            self._l10n_pl_ksef_check_time(client, 'invoiceSend', started=tried > 0)
+            tried += 1
             move = todo.popleft()
             if not move.try_lock_for_update():
                 continue  # another worker (or a user cancelling it) is on it
@@ -507,6 +579,13 @@ class AccountMove(models.Model):
             sent = client.send_invoice(session.reference_number, key, xml,
                                        offline_mode=move._l10n_pl_ksef_send_in_offline_mode(),
                                        hash_of_corrected_invoice=move._l10n_pl_ksef_hash_of_corrected_invoice())
+        except KsefRateLimitHandOver as error:
+            # Nothing was sent now: back to the queue as it was, or, when an earlier attempt may have
+            # reached KSeF, left 'sending' for the reconciliation (its hash is looked for first).
+            if not error.may_have_been_accepted:
+                move.with_context(**{REQUEUE_REASON: 'not_received'})._l10n_pl_ksef_back_to_queue(None)
+            self._l10n_pl_ksef_commit()
+            raise _HandOver.after(error.retry_after) from error
         except (KsefTransportError, KsefServerError, KsefRateLimited) as error:
             retry = _RetryLater(error, error.retry_after)
             if getattr(error, 'may_have_been_accepted', False):
