@@ -425,7 +425,7 @@ class AccountMove(models.Model):
             raise _HandOver.after(0)
         if client is not None and group and left != float('inf'):
             delay = client.limiter.delay_for(group)
-            if delay > left:
+            if delay > 0 and delay > left:
                 raise _HandOver.after(delay)
 
     @api.model

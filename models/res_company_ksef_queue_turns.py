@@ -22,5 +22,6 @@ class ResCompany(models.Model):
     def _l10n_pl_ksef_take_queue_turn(self):
         """This company is served now: it goes after every other one next time."""
         self.ensure_one()
+        self.env['res.company'].flush_model(['l10n_pl_ksef_queue_turn'])
         self.env.cr.execute("SELECT COALESCE(MAX(l10n_pl_ksef_queue_turn), 0) FROM res_company")
         self.sudo().l10n_pl_ksef_queue_turn = self.env.cr.fetchone()[0] + 1
