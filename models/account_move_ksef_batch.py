@@ -41,13 +41,14 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from ..ksef_protocol import BatchArchive, sha256_b64
 from ..ksef_protocol.batch import MAX_PART_SIZE
 from ..ksef_protocol.errors import (KsefError, KsefHttpError, KsefRateLimited, KsefServerError,
                                     KsefTransportError)
 from .account_move_ksef_queue import _HandOver, _RetryLater, _error_text
+from .account_move_ksef_register import NEW_FILES
 
 _logger = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ BATCH_SEND_SECONDS = 5.0
 BATCH_SEND_SECONDS_PER_INVOICE = 0.004
 #: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute).
 BATCH_FOLLOW_UP_SECONDS = 5
-#: Invoices whose state changes are committed together after KSeF closed or abandoned a session.
-BATCH_COMMIT_CHUNK = 500
+#: Invoices whose state changes are committed together after KSeF closed or abandoned a session (a run
+#: checks its time between chunks, so a chunk bounds how far a run may go past its budget).
+BATCH_COMMIT_CHUNK = 100
 #: Session status codes meaning KSeF has not closed the session, so it never processes it
 #: (100 open, 440 cancelled: not closed in time or nothing uploaded).
 BATCH_NOT_CLOSED_CODES = (100, 440)
@@ -225,20 +227,7 @@ class AccountMove(models.Model):
         session, info, key = self._l10n_pl_ksef_call(
             self.env['ksef.session']._open_batch_session, company, client, archive)
         moves = self.browse([move.id for move, _name, _xml, _attachment in prepared])
-        # The register records each transmission and the batch session's chatter the sending: no line
-        # sync (these fields never touch lines) and no tracking message per invoice.
-        quiet = self.env.context | {'skip_invoice_sync': True, 'mail_notrack': True}
-        for move, _name, xml, attachment in prepared:
-            move.with_context(quiet).write({
-                'l10n_pl_ksef_state': 'sending',
-                'l10n_pl_ksef_session_id': session.id,
-                'l10n_pl_ksef_invoice_hash': sha256_b64(xml),
-                'l10n_pl_ksef_invoice_size': len(xml),
-                'l10n_pl_ksef_xml_attachment_id': attachment.id,
-                'l10n_pl_ksef_reference': False,
-                'l10n_pl_ksef_status_code': 0,
-                'l10n_pl_ksef_error': False,
-            })
+        moves._l10n_pl_ksef_batch_record_sending(session, prepared)
         # From here on KSeF may end up holding the invoices: this state must survive a crash.
         self._l10n_pl_ksef_commit(0)
         # The session row stays locked until the upload and the close are recorded, so that the
@@ -275,6 +264,30 @@ class AccountMove(models.Model):
             self._l10n_pl_ksef_commit(0)
             moves._l10n_pl_ksef_batch_mark_sent(session)
 
+    def _l10n_pl_ksef_batch_record_sending(self, session, prepared):
+        """Record these invoices 'sending' in ``session`` with their files: one statement for the values of
+        each invoice (hash, size, file), one write for the set. The register opens one transmission per
+        invoice and the batch session's chatter tells the sending: no line sync (these fields never touch
+        lines) and no tracking message per invoice."""
+        files = ['l10n_pl_ksef_invoice_hash', 'l10n_pl_ksef_invoice_size', 'l10n_pl_ksef_xml_attachment_id']
+        self.flush_recordset(files)
+        for rows in split_every(1000, [(move.id, sha256_b64(xml), len(xml), attachment.id)
+                                       for move, _name, xml, attachment in prepared]):
+            self.env.cr.execute(SQL(
+                "UPDATE account_move SET l10n_pl_ksef_invoice_hash = v.hash, l10n_pl_ksef_invoice_size = v.size, "
+                "l10n_pl_ksef_xml_attachment_id = v.file FROM (VALUES %s) AS v(id, hash, size, file) "
+                "WHERE account_move.id = v.id",
+                SQL(', ').join(SQL('(%s, %s, %s, %s)', *row) for row in rows)))
+        self.invalidate_recordset(files)
+        self.modified(files)
+        self._l10n_pl_ksef_batch_quiet().with_context(**{NEW_FILES: True}).write({
+            'l10n_pl_ksef_state': 'sending',
+            'l10n_pl_ksef_session_id': session.id,
+            'l10n_pl_ksef_reference': False,
+            'l10n_pl_ksef_status_code': 0,
+            'l10n_pl_ksef_error': False,
+        })
+
     def _l10n_pl_ksef_batch_failure_text(self, error):
         return self.env._("KSeF did not take the batch package (%(error)s); the invoices are sent again "
                           "automatically.", error=_error_text(error))
@@ -290,7 +303,8 @@ class AccountMove(models.Model):
         """KSeF closed ``session``: its invoices are 'sent' (committed by chunks: once the session is
         closed, what a killed run left 'sending' is marked by the next run's reconciliation)."""
         now = fields.Datetime.now()
-        for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
+        for index, moves in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
+            self._l10n_pl_ksef_check_time(started=index > 0)
             moves._l10n_pl_ksef_batch_quiet().write(
                 {'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
             moves._l10n_pl_ksef_log_batch(self.env._("Sent to KSeF in batch session %(ref)s.",
