@@ -47,7 +47,7 @@ from ..ksef_protocol import BatchArchive, sha256_b64
 from ..ksef_protocol.batch import MAX_PART_SIZE
 from ..ksef_protocol.errors import (KsefError, KsefHttpError, KsefRateLimited, KsefServerError,
                                     KsefTransportError)
-from .account_move_ksef_queue import _HandOver, _RetryLater, _error_text
+from .account_move_ksef_queue import INVOICE_ACCEPTED, _HandOver, _RetryLater, _error_text
 from .account_move_ksef_register import NEW_FILES
 
 _logger = logging.getLogger(__name__)
@@ -448,9 +448,9 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_batch_accept(self, statuses, client):
         """Record these invoices accepted by KSeF (``statuses``: by XML hash), with their UPOs.
 
-        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; one
-        write per invoice records its number, reference and UPO (the register follows that write) and
-        one insert logs the chatter notes. An invoice whose link fails takes the one-by-one path.
+        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; the
+        acceptance is one write for the set (see ``_l10n_pl_ksef_batch_record_accepted``) and one insert
+        logs the chatter notes. An invoice whose link fails takes the one-by-one path.
         """
         upos = {}
         unreachable = self.browse()
@@ -472,19 +472,7 @@ class AccountMove(models.Model):
             'name': 'UPO-%s.xml' % statuses[move.l10n_pl_ksef_invoice_hash].ksef_number,
             'raw': upos[move], 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
         } for move in moves])
-        now = fields.Datetime.now()
-        quiet = moves._l10n_pl_ksef_batch_quiet()
-        for move, attachment in zip(quiet, attachments):
-            status = statuses[move.l10n_pl_ksef_invoice_hash]
-            move.write({
-                'l10n_pl_ksef_reference': status.reference_number,
-                'l10n_pl_ksef_status_code': status.code,
-                'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_number': status.ksef_number,
-                'l10n_pl_ksef_accepted_date': now, 'l10n_pl_ksef_error': False,
-                'l10n_pl_ksef_invoicing_mode': status.invoicing_mode
-                if status.invoicing_mode in ('Online', 'Offline') else False,
-                'l10n_pl_ksef_upo_attachment_id': attachment.id,
-            })
+        moves._l10n_pl_ksef_batch_record_accepted(statuses, attachments)
         for text, group in moves.grouped(lambda move: ' '.join(
                 [statuses[move.l10n_pl_ksef_invoice_hash].description or '']
                 + list(statuses[move.l10n_pl_ksef_invoice_hash].details)).strip()).items():
@@ -514,6 +502,44 @@ class AccountMove(models.Model):
         elif waiting or sessions.filtered(lambda session: session.state == 'closing'):
             candidates.append(now + datetime.timedelta(seconds=BATCH_FOLLOW_UP_SECONDS))
         return min(candidates) if candidates else None
+
+    def _l10n_pl_ksef_batch_record_accepted(self, statuses, upos):
+        """Record these invoices accepted (``statuses``: by XML hash; ``upos``: their UPO attachments, in the
+        same order): one statement for each invoice's own values (KSeF reference and number, invoicing
+        mode, UPO) on the invoices and on their current transmissions, one write for the set."""
+        if not self:
+            return
+        own = ['l10n_pl_ksef_reference', 'l10n_pl_ksef_number', 'l10n_pl_ksef_invoicing_mode',
+               'l10n_pl_ksef_upo_attachment_id']
+        transmissions = self.sudo().l10n_pl_ksef_transmission_id
+        self.flush_recordset(own)
+        transmissions.flush_recordset(['reference', 'ksef_number', 'upo_attachment_id'])
+        rows = []
+        for move, upo in zip(self, upos):
+            status = statuses[move.l10n_pl_ksef_invoice_hash]
+            mode = status.invoicing_mode if status.invoicing_mode in ('Online', 'Offline') else None
+            rows.append((move.id, move.sudo().l10n_pl_ksef_transmission_id.id or None, status.reference_number,
+                         status.ksef_number, mode, upo.id))
+        for chunk in split_every(1000, rows):
+            values = SQL(', ').join(SQL('(%s, %s, %s, %s, %s, %s)', *row) for row in chunk)
+            self.env.cr.execute(SQL(
+                "UPDATE account_move SET l10n_pl_ksef_reference = v.ref, l10n_pl_ksef_number = v.number, "
+                "l10n_pl_ksef_invoicing_mode = v.mode::varchar, l10n_pl_ksef_upo_attachment_id = v.upo "
+                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) WHERE account_move.id = v.id",
+                values))
+            self.env.cr.execute(SQL(
+                "UPDATE ksef_transmission SET reference = v.ref, ksef_number = v.number, upo_attachment_id = v.upo "
+                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) "
+                "WHERE ksef_transmission.id = v.transmission::integer", values))
+        self.invalidate_recordset(own)
+        self.modified(own)
+        transmissions.invalidate_recordset(['reference', 'ksef_number', 'upo_attachment_id'])
+        transmissions.modified(['reference', 'ksef_number', 'upo_attachment_id'])
+        # The register follows this write: the transmissions become 'accepted' with KSeF's code.
+        self._l10n_pl_ksef_batch_quiet().write({
+            'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_status_code': INVOICE_ACCEPTED,
+            'l10n_pl_ksef_accepted_date': fields.Datetime.now(), 'l10n_pl_ksef_error': False,
+        })
 
     def _l10n_pl_ksef_fetch_upo(self, client):
         # KSeF's list gives a pre-signed link to each accepted invoice's UPO, which is not rate-limited:
