@@ -51,6 +51,8 @@ RUN_BUDGET_SECONDS = 45.0
 MIN_COMPANY_SECONDS = 5.0
 #: Context key: the time (``time.time()``) at which the current company's part of the run must end.
 RUN_DEADLINE = 'l10n_pl_ksef_run_deadline'
+#: Context key: KSeF's limits allow the next sending only then (naive UTC datetime): queued invoices are due then.
+SEND_LIMITED_UNTIL = 'l10n_pl_ksef_send_limited_until'
 #: Invoice status codes: 100 received, 150 processing, 200 accepted, 440 duplicate.
 INVOICE_PENDING_CODES = (100, 150)
 INVOICE_ACCEPTED = 200
@@ -243,11 +245,11 @@ class AccountMove(models.Model):
             return self._l10n_pl_ksef_wait_for_service(company)
         try:
             try:
-                faults = self._l10n_pl_ksef_run_steps(company)
+                faults, send_limited_until = self._l10n_pl_ksef_run_steps(company)
             except KsefUnauthorized:
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
-                faults = self._l10n_pl_ksef_run_steps(company)
+                faults, send_limited_until = self._l10n_pl_ksef_run_steps(company)
         except KsefRateLimitHandOver as error:
             handover = _HandOver.after(error.retry_after)
             self._l10n_pl_ksef_commit()
@@ -271,7 +273,7 @@ class AccountMove(models.Model):
             waiting.filtered(lambda m: m.l10n_pl_ksef_error != message).write({'l10n_pl_ksef_error': message})
             _logger.info("KSeF queue of company %s stopped: %s", company.id, message)
             return None
-        retry_at = self._l10n_pl_ksef_next_run_at(company)
+        retry_at = self.with_context(**{SEND_LIMITED_UNTIL: send_limited_until})._l10n_pl_ksef_next_run_at(company)
         retry_after = max((fault.retry_after or 0 for fault in faults), default=0) or None
         if faults:
             # A step stopped on a passing fault: come back once KSeF allows it (or after a short back-off).
@@ -286,7 +288,8 @@ class AccountMove(models.Model):
         domain = [('company_id', '=', company.id)]
         candidates = []
         if self.search_count(self._l10n_pl_ksef_due_domain(company), limit=1):
-            candidates.append(now)  # more than one batch was queued: carry on right away
+            # More than one batch was queued: carry on right away, or once KSeF's limits allow sending.
+            candidates.append(max(now, self.env.context.get(SEND_LIMITED_UNTIL) or now))
         waiting = self.search(domain + [('l10n_pl_ksef_state', 'in', ('queued', 'sending')),
                                         ('l10n_pl_ksef_retry_at', '>', now)],
                               order='l10n_pl_ksef_retry_at', limit=1)
@@ -357,13 +360,14 @@ class AccountMove(models.Model):
 
     def _l10n_pl_ksef_run_steps(self, company):
         """Run every step of the company; a step that meets a passing fault stops alone.
-        Returns the ``_RetryLater`` of the steps that stopped."""
+        Returns the ``_RetryLater`` of the steps that stopped, and when KSeF's limits allow sending again
+        (None: not limited) when the sending handed over to a later run while the other steps go on."""
         domain = [('company_id', '=', company.id)]
         has_work = self.search_count(domain + [('l10n_pl_ksef_state', 'in', ('queued', 'sending', 'sent'))]) \
             or self.search_count(domain + _UPO_MISSING_DOMAIN)
         sessions = self.env['ksef.session'].search(domain + [('state', 'in', ('open', 'closing'))])
         if not has_work and not sessions:
-            return []
+            return [], None
         client = self._l10n_pl_ksef_call(company._l10n_pl_ksef_get_client)
         # The client-side limiter never sleeps past this company's part of the run: it hands over.
         client.limiter.deadline = self.env.context.get(RUN_DEADLINE)
@@ -380,9 +384,16 @@ class AccountMove(models.Model):
         for moves in self.search(domain + due + [('l10n_pl_ksef_state', '=', 'sending')])._l10n_pl_ksef_by_language():
             step(moves._l10n_pl_ksef_reconcile, client)
         queued = self.search(self._l10n_pl_ksef_due_domain(company), order='id', limit=SEND_BATCH_SIZE)
+        send_limited_until = None
         if queued:
             try:
                 queued._l10n_pl_ksef_send(client, company)
+            except _HandOver as handover:
+                if handover.at <= fields.Datetime.now():
+                    raise  # this company's time is used up
+                # KSeF's limit allows the next sending later: following what was sent goes on meanwhile.
+                send_limited_until = handover.at
+                self._l10n_pl_ksef_commit()
             except _RetryLater as retry:
                 # KSeF is down or asks everyone to wait: what is still due waits too, and says why.
                 self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
@@ -394,7 +405,7 @@ class AccountMove(models.Model):
         # A UPO download interrupted by an outage is retried: no accepted invoice stays without one.
         step(self.search(domain + _UPO_MISSING_DOMAIN, limit=SEND_BATCH_SIZE)._l10n_pl_ksef_fetch_missing_upos, client)
         step(self._l10n_pl_ksef_maintain_sessions, company, client)
-        return faults
+        return faults, send_limited_until
 
     @api.model
     def _l10n_pl_ksef_call(self, function, *args, **kwargs):
