@@ -14,7 +14,7 @@ from .crypto import SessionKey, sha256_b64
 from .environments import Environment
 from .errors import (KsefAuthFailed, KsefAuthPending, KsefBadRequest, KsefError, KsefErrorDetail, KsefForbidden,
                      KsefGone, KsefHttpError, KsefOperationFailed, KsefOperationPending, KsefProtocolError,
-                     KsefRateLimited, KsefServerError, KsefTransportError, KsefUnauthorized)
+                     KsefRateLimited, KsefRateLimitHandOver, KsefServerError, KsefTransportError, KsefUnauthorized)
 from .forms import FA2_FORM_CODE, FA3_FORM_CODE, FA_RR_FORM_CODE
 from .public_keys import PublicKeyCertificate
 from .ratelimit import RateLimiter
@@ -25,7 +25,7 @@ __all__ = [
     "AuthTokens", "BatchArchive", "BatchSessionInfo", "Environment", "ExportPackage", "FA2_FORM_CODE",
     "FA3_FORM_CODE", "FA_RR_FORM_CODE", "IncrementalSyncResult", "InvoiceStatus", "KsefAuthFailed",
     "KsefAuthPending", "KsefBadRequest", "KsefClient", "KsefError", "KsefErrorDetail", "KsefForbidden", "KsefGone",
-    "KsefHttpError", "KsefOperationFailed", "KsefOperationPending", "KsefProtocolError", "KsefRateLimited",
+    "KsefHttpError", "KsefOperationFailed", "KsefOperationPending", "KsefProtocolError", "KsefRateLimited", "KsefRateLimitHandOver",
     "KsefServerError", "KsefTransportError", "KsefUnauthorized", "OnlineSessionInfo", "PermissionOperationStatus",
     "PublicKeyCertificate",
     "RateLimiter", "SentInvoice", "SessionKey", "SessionStatus", "Upo", "UpoDocument", "UpoDocumentEntry",

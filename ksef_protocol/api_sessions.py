@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from ._dates import parse_datetime
 from .crypto import FileDigest
-from .errors import KsefProtocolError, KsefServerError, KsefTransportError
+from .errors import KsefProtocolError, KsefRateLimitHandOver, KsefServerError, KsefTransportError
 from .forms import FA3_FORM_CODE
 from .public_keys import USAGE_SYMMETRIC_KEY
 from .upo import UpoDocument
@@ -168,11 +168,19 @@ class SessionsApiMixin:
                 payload = self._request("POST", path, json=body, rate_group="invoiceSend", expected=(202,))
                 reference = payload["referenceNumber"]
                 break
+            except KsefRateLimitHandOver as handover:
+                # Not sent now; an earlier attempt of this invoice may have reached KSeF.
+                handover.may_have_been_accepted = attempt > 0
+                raise
             except (KsefTransportError, KsefServerError) as exc:
                 if not exc.may_have_been_accepted or attempt >= self.max_retries:
                     raise
                 # The POST may have been accepted: look before sending it again.
-                existing = self.find_session_invoice_by_hash(session_reference, plain.sha256_b64)
+                try:
+                    existing = self.find_session_invoice_by_hash(session_reference, plain.sha256_b64)
+                except KsefRateLimitHandOver as handover:
+                    handover.may_have_been_accepted = True
+                    raise
                 if existing is not None:
                     _logger.info("KSeF already holds the invoice sent in session %s as %s",
                                  session_reference, existing.reference_number)

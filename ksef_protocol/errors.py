@@ -83,6 +83,20 @@ class KsefRateLimited(KsefHttpError):
     """HTTP 429 (or the client-side limiter refusing to wait): retry after ``retry_after`` seconds."""
 
 
+class KsefRateLimitHandOver(KsefRateLimited):
+    """The client-side limiter's next permitted request comes after the caller's deadline: nothing was
+    sent for this request; the caller hands over (e.g. a scheduled job re-triggered for ``retry_after``
+    seconds from now) instead of sleeping. Not a fault of KSeF.
+
+    ``may_have_been_accepted`` is True when an earlier attempt of the same operation may have reached
+    KSeF (the limiter refused the look-up or the retry that followed it).
+    """
+
+    def __init__(self, message, *, may_have_been_accepted=False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.may_have_been_accepted = may_have_been_accepted
+
+
 class KsefServerError(KsefHttpError):
     """HTTP 5xx: KSeF or a proxy in front of it failed."""
 

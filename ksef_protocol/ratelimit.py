@@ -15,7 +15,7 @@ import contextlib
 import threading
 import time
 
-from .errors import KsefRateLimited
+from .errors import KsefRateLimited, KsefRateLimitHandOver
 
 #: Sliding windows in seconds, in the order of ``(per_second, per_minute, per_hour)``.
 WINDOWS = (1.0, 60.0, 3600.0)
@@ -79,6 +79,10 @@ class RateLimiter:
     that group fits in all windows, then records it.  If the needed wait exceeds
     ``max_wait`` seconds it raises :class:`KsefRateLimited` instead, so a cron job
     can reschedule rather than hang for up to an hour.
+
+    ``deadline`` (a time of ``clock``, None: none) is when the caller's own run must end: a wait
+    that would end after it is not slept; :class:`KsefRateLimitHandOver` is raised at once with the
+    delay, so the caller can hand over to a run scheduled for when the limit frees.
     """
 
     def __init__(self, limits=None, *, clock=time.monotonic, sleep=time.sleep, max_wait=60.0, safety_margin=0.05,
@@ -95,6 +99,7 @@ class RateLimiter:
         # A shared store needs a clock all processes agree on: pass ``clock=time.time`` with it.
         self._store = store if store is not None else MemoryRateLimitStore()
         self._acquired = {}  # group -> time recorded for this limiter's last request of the group
+        self.deadline = None
 
     @property
     def limits(self):
@@ -153,6 +158,10 @@ class RateLimiter:
                     state.history.append(now)
                     self._acquired[group] = now
                     return waited
+            if self.deadline is not None and now + delay > self.deadline:
+                raise KsefRateLimitHandOver(
+                    "Client-side rate limit for KSeF group %r: the next request is allowed in %.1f s, after "
+                    "the caller's deadline." % (group, delay), retry_after=delay)
             if waited + delay > self.max_wait:
                 raise KsefRateLimited(
                     "Client-side rate limit for KSeF group %r reached; retry in %.1f s." % (group, delay),

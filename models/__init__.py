@@ -45,3 +45,4 @@ from . import res_company_ksef_office
 from . import ksef_permission
 from . import ksef_overview
 from . import res_company_ksef_fairness
+from . import res_company_ksef_queue_turns

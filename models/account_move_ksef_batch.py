@@ -5,8 +5,11 @@ at the moment the send step runs, the queue step sends them in one batch session
 
 ``queued``
     every invoice's FA(3) is rendered and validated (invalid ones become ``not_sent`` and are left
-    out); the ZIP package is built and split into parts (≤ 100 MB each), the batch session is opened
-    on KSeF;
+    out) by chunks, over as many runs as it takes: each chunk's XML is kept (attachment and hash) on
+    the invoices, still queued, and committed; a change of the invoice's KSeF state drops it. Once
+    the queue (up to 10,000 invoices, KSeF's limit per session) is prepared, the ZIP package is
+    built from the kept files (each checked against its hash) and split into parts (≤ 100 MB each),
+    and the batch session is opened on KSeF: a long queue is one session, not one per run;
 ``sending``
     recorded and committed *before* any upload, exactly as online sending records it: the session
     (kind ``batch``), the hash, size and attachment of the exact XML of every invoice;
@@ -33,19 +36,19 @@ Nothing lost, nothing sent twice:
 """
 import datetime
 import logging
-import time
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import split_every
+from odoo.tools import SQL, split_every
 
 from ..ksef_protocol import BatchArchive, sha256_b64
 from ..ksef_protocol.batch import MAX_PART_SIZE
 from ..ksef_protocol.errors import (KsefError, KsefHttpError, KsefRateLimited, KsefServerError,
                                     KsefTransportError)
-from .account_move_ksef_queue import _RetryLater, _error_text
+from .account_move_ksef_queue import INVOICE_ACCEPTED, _HandOver, _RetryLater, _error_text
+from .account_move_ksef_register import NEW_FILES
 
 _logger = logging.getLogger(__name__)
 
@@ -55,19 +58,19 @@ BATCH_MAX_INVOICES = 10000
 BATCH_PART_SIZE = MAX_PART_SIZE
 #: Uncompressed XML bytes per package; the rest of the queue waits for the next batch (memory bound).
 BATCH_MAX_XML_BYTES = 500 * 1000 * 1000
-#: Seconds one run spends rendering invoices for a package; the rest waits for the next batch. Everything
-#: up to the commit of the 'sending' state is one transaction: it must end well within the worker's time
-#: limit (Odoo's default is 120 s), or it would be killed and started again forever.
-BATCH_PREPARE_SECONDS = 30.0
-#: Seconds one run may spend recording the statuses and UPOs of processed packages (committed by chunks of
-#: ``BATCH_COMMIT_CHUNK``); what is left is recorded by the next run, triggered at once. With the set writes
-#: below this is about 10,000 invoices, so it only bounds a run on a slow machine (Odoo's default cron
-#: time limit is 120 s).
-BATCH_POLL_SECONDS = 45.0
+#: Invoices rendered and kept per committed chunk while a package is prepared (over several runs when needed:
+#: each run works within its share of ``RUN_BUDGET_SECONDS``, then hands over to a run triggered at once).
+BATCH_PREPARE_CHUNK = 200
+#: Estimated seconds to send a prepared package (read and check the kept files, ZIP, open, record 'sending',
+#: upload, close): fixed part and per invoice. A run that has less time left hands over to a fresh run, so
+#: the transaction up to the commit of 'sending' never meets the cron's time limit.
+BATCH_SEND_SECONDS = 5.0
+BATCH_SEND_SECONDS_PER_INVOICE = 0.004
 #: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute).
 BATCH_FOLLOW_UP_SECONDS = 5
-#: Invoices whose state changes are committed together after KSeF closed or abandoned a session.
-BATCH_COMMIT_CHUNK = 500
+#: Invoices whose state changes are committed together after KSeF closed or abandoned a session (a run
+#: checks its time between chunks, so a chunk bounds how far a run may go past its budget).
+BATCH_COMMIT_CHUNK = 100
 #: Session status codes meaning KSeF has not closed the session, so it never processes it
 #: (100 open, 440 cancelled: not closed in time or nothing uploaded).
 BATCH_NOT_CLOSED_CODES = (100, 440)
@@ -87,6 +90,17 @@ def _acceptance_with_upo_link(status):
 
 class AccountMove(models.Model):
     _inherit = 'account.move'
+
+    l10n_pl_ksef_batch_xml_id = fields.Many2one(
+        'ir.attachment', string="FA(3) XML prepared for a batch", copy=False, readonly=True,
+        help="The file rendered and checked for the next batch package while the invoice waits in the queue.")
+    l10n_pl_ksef_batch_xml_hash = fields.Char(string="Prepared FA(3) XML hash (SHA-256)", copy=False, readonly=True)
+
+    def write(self, vals):
+        # A file is prepared for this very queueing: any change of the KSeF state drops it.
+        if 'l10n_pl_ksef_state' in vals and 'l10n_pl_ksef_batch_xml_hash' not in vals:
+            vals = {**vals, 'l10n_pl_ksef_batch_xml_id': False, 'l10n_pl_ksef_batch_xml_hash': False}
+        return super().write(vals)
 
     # ------------------------------------------------------------------
     # Choosing batch
@@ -129,10 +143,24 @@ class AccountMove(models.Model):
         candidates = self._l10n_pl_ksef_batch_candidates(company)
         if not candidates:
             return False
-        moves = candidates.try_lock_for_update()  # others are being handled by another worker
+        # Prepared by committed chunks, across runs when needed: a process that dies between chunks loses
+        # only the chunk in progress (the invoices are still queued, nothing was sent).
+        unprepared = candidates.filtered(lambda move: not move.l10n_pl_ksef_batch_xml_hash)
+        for index, chunk in enumerate(split_every(BATCH_PREPARE_CHUNK, unprepared.ids, self.browse)):
+            self._l10n_pl_ksef_check_time(started=index > 0)
+            moves = chunk.try_lock_for_update()  # others are being handled by another worker
+            moves.invalidate_recordset()
+            moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued'
+                           and not move.l10n_pl_ksef_batch_xml_hash)._l10n_pl_ksef_batch_prepare()
+            self._l10n_pl_ksef_commit(len(chunk))
+        if unprepared and self._l10n_pl_ksef_time_left() < (
+                BATCH_SEND_SECONDS + BATCH_SEND_SECONDS_PER_INVOICE * len(candidates)):
+            raise _HandOver.after(0)  # a fresh run sends the package
+        self._l10n_pl_ksef_check_time(client, 'batchSession', started=False)
+        moves = candidates.try_lock_for_update()
         moves.invalidate_recordset()
-        moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')
-        prepared = moves._l10n_pl_ksef_batch_prepare()
+        moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'queued' and move.l10n_pl_ksef_batch_xml_hash)
+        prepared = moves._l10n_pl_ksef_batch_prepared_files()
         if not prepared:
             return True  # every candidate was invalid: marked 'not sent', nothing to send
         self._l10n_pl_ksef_batch_send(client, company, prepared)
@@ -142,17 +170,10 @@ class AccountMove(models.Model):
     # Building and sending the package
     # ------------------------------------------------------------------
     def _l10n_pl_ksef_batch_prepare(self):
-        """Render and validate each invoice's FA(3); invalid ones become 'not sent' (never sent).
-
-        :returns: list of ``(move, file_name, xml_bytes)`` for the package, within its size and time limits.
-        """
-        prepared = []
-        names = set()
-        total = 0
-        deadline = time.monotonic() + BATCH_PREPARE_SECONDS
+        """Render and validate each invoice's FA(3) and keep it on the queued invoice (attachment and hash,
+        one insert for the attachments); invalid ones become 'not sent' (never sent)."""
+        files = []
         for move in self:
-            if prepared and time.monotonic() > deadline:
-                break  # the rest goes in the next batch
             try:
                 xml = move._l10n_pl_ksef_render_fa3()
             except UserError as error:
@@ -161,42 +182,52 @@ class AccountMove(models.Model):
                 move._l10n_pl_ksef_log(self.env._("Not sent to KSeF: the FA(3) XML is not valid."),
                                        '; '.join(findings))
                 continue
+            files.append((move, xml))
+        attachments = self.env['ir.attachment'].create([{
+            'name': move._l10n_pl_ksef_fa3_filename(), 'raw': xml, 'mimetype': 'application/xml',
+            'res_model': move._name, 'res_id': move.id,
+        } for move, xml in files])
+        for (move, xml), attachment in zip(files, attachments):
+            move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': attachment.id,
+                                                    'l10n_pl_ksef_batch_xml_hash': sha256_b64(xml)})
+
+    def _l10n_pl_ksef_batch_prepared_files(self):
+        """The kept files of these prepared invoices for one package (within its size limit), each checked
+        against the hash recorded when it was prepared (a file that differs is prepared again).
+
+        :returns: list of ``(move, file_name, xml_bytes, attachment)``.
+        """
+        prepared = []
+        names = set()
+        total = 0
+        for move in self:
+            attachment = move.l10n_pl_ksef_batch_xml_id
+            xml = attachment.sudo().raw if attachment else b''
+            if not xml or sha256_b64(xml) != move.l10n_pl_ksef_batch_xml_hash:
+                move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': False,
+                                                        'l10n_pl_ksef_batch_xml_hash': False})
+                continue
             if prepared and total + len(xml) > BATCH_MAX_XML_BYTES:
                 break
-            name = move._l10n_pl_ksef_fa3_filename()
+            name = attachment.name or move._l10n_pl_ksef_fa3_filename()
             if name in names:
                 name = '%s-%s.xml' % (name[:-4], move.id)
             names.add(name)
             total += len(xml)
-            prepared.append((move, name, xml))
+            prepared.append((move, name, xml, attachment))
         return prepared
 
     @api.model
     def _l10n_pl_ksef_batch_send(self, client, company, prepared):
         """Open a batch session for ``prepared`` invoices, record them, upload the package and close it."""
-        archive = BatchArchive.build({name: xml for _move, name, xml in prepared}, part_size=BATCH_PART_SIZE)
+        archive = BatchArchive.build({name: xml for _move, name, xml, _attachment in prepared},
+                                     part_size=BATCH_PART_SIZE)
         # Nothing is recorded before KSeF opened the session: a failure here leaves the invoices queued,
         # and a session opened but never recorded is never closed, so KSeF never processes it.
         session, info, key = self._l10n_pl_ksef_call(
             self.env['ksef.session']._open_batch_session, company, client, archive)
-        moves = self.browse([move.id for move, _name, _xml in prepared])
-        attachments = self.env['ir.attachment'].create([{
-            'name': name, 'raw': xml, 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
-        } for move, name, xml in prepared])
-        # The register records each transmission and the batch session's chatter the sending: no line
-        # sync (these fields never touch lines) and no tracking message per invoice.
-        quiet = self.env.context | {'skip_invoice_sync': True, 'mail_notrack': True}
-        for (move, _name, xml), attachment in zip(prepared, attachments):
-            move.with_context(quiet).write({
-                'l10n_pl_ksef_state': 'sending',
-                'l10n_pl_ksef_session_id': session.id,
-                'l10n_pl_ksef_invoice_hash': sha256_b64(xml),
-                'l10n_pl_ksef_invoice_size': len(xml),
-                'l10n_pl_ksef_xml_attachment_id': attachment.id,
-                'l10n_pl_ksef_reference': False,
-                'l10n_pl_ksef_status_code': 0,
-                'l10n_pl_ksef_error': False,
-            })
+        moves = self.browse([move.id for move, _name, _xml, _attachment in prepared])
+        moves._l10n_pl_ksef_batch_record_sending(session, prepared)
         # From here on KSeF may end up holding the invoices: this state must survive a crash.
         self._l10n_pl_ksef_commit(0)
         # The session row stays locked until the upload and the close are recorded, so that the
@@ -233,6 +264,30 @@ class AccountMove(models.Model):
             self._l10n_pl_ksef_commit(0)
             moves._l10n_pl_ksef_batch_mark_sent(session)
 
+    def _l10n_pl_ksef_batch_record_sending(self, session, prepared):
+        """Record these invoices 'sending' in ``session`` with their files: one statement for the values of
+        each invoice (hash, size, file), one write for the set. The register opens one transmission per
+        invoice and the batch session's chatter tells the sending: no line sync (these fields never touch
+        lines) and no tracking message per invoice."""
+        files = ['l10n_pl_ksef_invoice_hash', 'l10n_pl_ksef_invoice_size', 'l10n_pl_ksef_xml_attachment_id']
+        self.flush_recordset(files)
+        for rows in split_every(1000, [(move.id, sha256_b64(xml), len(xml), attachment.id)
+                                       for move, _name, xml, attachment in prepared]):
+            self.env.cr.execute(SQL(
+                "UPDATE account_move SET l10n_pl_ksef_invoice_hash = v.hash, l10n_pl_ksef_invoice_size = v.size, "
+                "l10n_pl_ksef_xml_attachment_id = v.file FROM (VALUES %s) AS v(id, hash, size, file) "
+                "WHERE account_move.id = v.id",
+                SQL(', ').join(SQL('(%s, %s, %s, %s)', *row) for row in rows)))
+        self.invalidate_recordset(files)
+        self.modified(files)
+        self._l10n_pl_ksef_batch_quiet().with_context(**{NEW_FILES: True}).write({
+            'l10n_pl_ksef_state': 'sending',
+            'l10n_pl_ksef_session_id': session.id,
+            'l10n_pl_ksef_reference': False,
+            'l10n_pl_ksef_status_code': 0,
+            'l10n_pl_ksef_error': False,
+        })
+
     def _l10n_pl_ksef_batch_failure_text(self, error):
         return self.env._("KSeF did not take the batch package (%(error)s); the invoices are sent again "
                           "automatically.", error=_error_text(error))
@@ -248,7 +303,8 @@ class AccountMove(models.Model):
         """KSeF closed ``session``: its invoices are 'sent' (committed by chunks: once the session is
         closed, what a killed run left 'sending' is marked by the next run's reconciliation)."""
         now = fields.Datetime.now()
-        for moves in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
+        for index, moves in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
+            self._l10n_pl_ksef_check_time(started=index > 0)
             moves._l10n_pl_ksef_batch_quiet().write(
                 {'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
             moves._l10n_pl_ksef_log_batch(self.env._("Sent to KSeF in batch session %(ref)s.",
@@ -358,10 +414,10 @@ class AccountMove(models.Model):
         statuses = {status.invoice_hash: status for status in self._l10n_pl_ksef_call(
             lambda: list(client.iter_session_invoices(session.reference_number,
                                                       page_size=BATCH_STATUS_PAGE_SIZE)))}
-        deadline = time.monotonic() + BATCH_POLL_SECONDS
-        for chunk in split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse):
-            if time.monotonic() > deadline:
-                break  # the next run, triggered at once, carries on
+        for index, chunk in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
+            # Everything KSeF finished is recorded, by committed chunks; when this run's time is used up,
+            # a run triggered at once carries on.
+            self._l10n_pl_ksef_check_time(started=index > 0)
             moves = chunk.try_lock_for_update()
             moves.invalidate_recordset()
             moves = moves.filtered(lambda move: move.l10n_pl_ksef_state == 'sent'
@@ -392,9 +448,9 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_batch_accept(self, statuses, client):
         """Record these invoices accepted by KSeF (``statuses``: by XML hash), with their UPOs.
 
-        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; one
-        write per invoice records its number, reference and UPO (the register follows that write) and
-        one insert logs the chatter notes. An invoice whose link fails takes the one-by-one path.
+        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; the
+        acceptance is one write for the set (see ``_l10n_pl_ksef_batch_record_accepted``) and one insert
+        logs the chatter notes. An invoice whose link fails takes the one-by-one path.
         """
         upos = {}
         unreachable = self.browse()
@@ -416,19 +472,7 @@ class AccountMove(models.Model):
             'name': 'UPO-%s.xml' % statuses[move.l10n_pl_ksef_invoice_hash].ksef_number,
             'raw': upos[move], 'mimetype': 'application/xml', 'res_model': move._name, 'res_id': move.id,
         } for move in moves])
-        now = fields.Datetime.now()
-        quiet = moves._l10n_pl_ksef_batch_quiet()
-        for move, attachment in zip(quiet, attachments):
-            status = statuses[move.l10n_pl_ksef_invoice_hash]
-            move.write({
-                'l10n_pl_ksef_reference': status.reference_number,
-                'l10n_pl_ksef_status_code': status.code,
-                'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_number': status.ksef_number,
-                'l10n_pl_ksef_accepted_date': now, 'l10n_pl_ksef_error': False,
-                'l10n_pl_ksef_invoicing_mode': status.invoicing_mode
-                if status.invoicing_mode in ('Online', 'Offline') else False,
-                'l10n_pl_ksef_upo_attachment_id': attachment.id,
-            })
+        moves._l10n_pl_ksef_batch_record_accepted(statuses, attachments)
         for text, group in moves.grouped(lambda move: ' '.join(
                 [statuses[move.l10n_pl_ksef_invoice_hash].description or '']
                 + list(statuses[move.l10n_pl_ksef_invoice_hash].details)).strip()).items():
@@ -458,6 +502,44 @@ class AccountMove(models.Model):
         elif waiting or sessions.filtered(lambda session: session.state == 'closing'):
             candidates.append(now + datetime.timedelta(seconds=BATCH_FOLLOW_UP_SECONDS))
         return min(candidates) if candidates else None
+
+    def _l10n_pl_ksef_batch_record_accepted(self, statuses, upos):
+        """Record these invoices accepted (``statuses``: by XML hash; ``upos``: their UPO attachments, in the
+        same order): one statement for each invoice's own values (KSeF reference and number, invoicing
+        mode, UPO) on the invoices and on their current transmissions, one write for the set."""
+        if not self:
+            return
+        own = ['l10n_pl_ksef_reference', 'l10n_pl_ksef_number', 'l10n_pl_ksef_invoicing_mode',
+               'l10n_pl_ksef_upo_attachment_id']
+        transmissions = self.sudo().l10n_pl_ksef_transmission_id
+        self.flush_recordset(own)
+        transmissions.flush_recordset(['reference', 'ksef_number', 'upo_attachment_id'])
+        rows = []
+        for move, upo in zip(self, upos):
+            status = statuses[move.l10n_pl_ksef_invoice_hash]
+            mode = status.invoicing_mode if status.invoicing_mode in ('Online', 'Offline') else None
+            rows.append((move.id, move.sudo().l10n_pl_ksef_transmission_id.id or None, status.reference_number,
+                         status.ksef_number, mode, upo.id))
+        for chunk in split_every(1000, rows):
+            values = SQL(', ').join(SQL('(%s, %s, %s, %s, %s, %s)', *row) for row in chunk)
+            self.env.cr.execute(SQL(
+                "UPDATE account_move SET l10n_pl_ksef_reference = v.ref, l10n_pl_ksef_number = v.number, "
+                "l10n_pl_ksef_invoicing_mode = v.mode::varchar, l10n_pl_ksef_upo_attachment_id = v.upo "
+                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) WHERE account_move.id = v.id",
+                values))
+            self.env.cr.execute(SQL(
+                "UPDATE ksef_transmission SET reference = v.ref, ksef_number = v.number, upo_attachment_id = v.upo "
+                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) "
+                "WHERE ksef_transmission.id = v.transmission::integer", values))
+        self.invalidate_recordset(own)
+        self.modified(own)
+        transmissions.invalidate_recordset(['reference', 'ksef_number', 'upo_attachment_id'])
+        transmissions.modified(['reference', 'ksef_number', 'upo_attachment_id'])
+        # The register follows this write: the transmissions become 'accepted' with KSeF's code.
+        self._l10n_pl_ksef_batch_quiet().write({
+            'l10n_pl_ksef_state': 'accepted', 'l10n_pl_ksef_status_code': INVOICE_ACCEPTED,
+            'l10n_pl_ksef_accepted_date': fields.Datetime.now(), 'l10n_pl_ksef_error': False,
+        })
 
     def _l10n_pl_ksef_fetch_upo(self, client):
         # KSeF's list gives a pre-signed link to each accepted invoice's UPO, which is not rate-limited:

@@ -23,6 +23,7 @@ import contextlib
 import datetime
 import logging
 import random
+import time
 import zoneinfo
 
 import psycopg2
@@ -34,13 +35,24 @@ from odoo.tools import config
 from ..ksef_protocol import sha256_b64
 from ..ksef_protocol.fa3 import same_invoice
 from ..ksef_protocol.errors import (KsefAuthFailed, KsefBadRequest, KsefError, KsefForbidden, KsefHttpError,
-                                    KsefRateLimited, KsefServerError, KsefTransportError, KsefUnauthorized)
+                                    KsefRateLimited, KsefRateLimitHandOver, KsefServerError, KsefTransportError,
+                                    KsefUnauthorized)
 from .account_move_ksef_register import REQUEUE_REASON
 
 _logger = logging.getLogger(__name__)
 
 #: Invoices sent per company and run (the cron re-triggers itself when more remain).
 SEND_BATCH_SIZE = 50
+#: Seconds one run of the queue may work (Odoo's default cron time limit is 120 s; the issue asks for no run
+#: over 60 s): the companies share it, and what is left (or what KSeF's limits allow only later) is handed
+#: over to a run triggered for when it is due, never slept through.
+RUN_BUDGET_SECONDS = 45.0
+#: Seconds a company is given at least when its turn comes (a run then starts no further company).
+MIN_COMPANY_SECONDS = 5.0
+#: Context key: the time (``time.time()``) at which the current company's part of the run must end.
+RUN_DEADLINE = 'l10n_pl_ksef_run_deadline'
+#: Context key: KSeF's limits allow the next sending only then (naive UTC datetime): queued invoices are due then.
+SEND_LIMITED_UNTIL = 'l10n_pl_ksef_send_limited_until'
 #: Invoice status codes: 100 received, 150 processing, 200 accepted, 440 duplicate.
 INVOICE_PENDING_CODES = (100, 150)
 INVOICE_ACCEPTED = 200
@@ -54,8 +66,9 @@ MAX_SESSION_REFUSALS_PER_RUN = 2
 #: Accepted invoices still waiting for their UPO (an outage interrupted the download).
 _UPO_MISSING_DOMAIN = [('l10n_pl_ksef_state', '=', 'accepted'), ('l10n_pl_ksef_upo_attachment_id', '=', False),
                        ('l10n_pl_ksef_session_id', '!=', False), ('l10n_pl_ksef_error', '=', False)]
-#: How soon the cron looks again while KSeF is still verifying invoices or closing sessions.
-FOLLOW_UP_DELAY = datetime.timedelta(minutes=1)
+#: How soon the cron looks again while KSeF is still verifying invoices or closing sessions (KSeF takes
+#: seconds; the status reads are paced by the shared limiter, which hands over when its limit is reached).
+FOLLOW_UP_DELAY = datetime.timedelta(seconds=10)
 #: Back-off after a passing fault: BASE * 2^(n-1) seconds for the n-th fault in a row, at most MAX, +-20 % jitter.
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 300.0
@@ -67,6 +80,19 @@ WORKER_LOCK_CLASS = 0x6b736566  # 'ksef'
 #: FA(3) size limits (limity/limity.md: 1 MB without attachment, 3 MB with one).
 MAX_INVOICE_BYTES = 1000000
 MAX_INVOICE_WITH_ATTACHMENT_BYTES = 3000000
+
+
+class _HandOver(Exception):
+    """Stop this company's run here, keep what is done and come back ``at`` (a naive UTC datetime): the
+    run's time is used up, or KSeF's limits allow the next request only later. Not a fault."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    @classmethod
+    def after(cls, seconds):
+        return cls(fields.Datetime.now() + datetime.timedelta(seconds=max(seconds or 0.0, 0.0)))
 
 
 class _RetryLater(Exception):
@@ -146,14 +172,26 @@ class AccountMove(models.Model):
         self = self.sudo()
         if companies is None:
             companies = self._l10n_pl_ksef_companies_with_work()
+        # Least recently served first, each with a share of the run's time: one company's long queue
+        # never starves the others (the rest of its work goes to the next run, triggered at once).
+        companies = companies._l10n_pl_ksef_queue_turns()
+        run_deadline = time.time() + RUN_BUDGET_SECONDS
         retry_at = None
         retry_after = None
-        for company in companies:
+        for index, company in enumerate(companies):
+            left = run_deadline - time.time()
+            if index and left < MIN_COMPANY_SECONDS:
+                retry_at = min(retry_at or fields.Datetime.now(), fields.Datetime.now())
+                break  # these companies come first in the next run
+            deadline = time.time() + max(left / (len(companies) - index), MIN_COMPANY_SECONDS)
             with self._l10n_pl_ksef_company_worker_lock(company) as locked:
                 if not locked:
                     _logger.info("KSeF queue of company %s is being processed by another worker", company.id)
                     continue
-                company_env = self.with_company(company).with_context(lang=company._l10n_pl_ksef_lang())
+                company._l10n_pl_ksef_take_queue_turn()
+                self._l10n_pl_ksef_commit(0)
+                company_env = self.with_company(company).with_context(
+                    lang=company._l10n_pl_ksef_lang(), **{RUN_DEADLINE: deadline})
                 company_retry = company_env._l10n_pl_ksef_process_company(company)
             if company_retry:
                 retry_after = max(retry_after or 0, company_retry.get('retry_after') or 0) or retry_after
@@ -207,11 +245,20 @@ class AccountMove(models.Model):
             return self._l10n_pl_ksef_wait_for_service(company)
         try:
             try:
-                faults = self._l10n_pl_ksef_run_steps(company)
+                faults, send_limited_until = self._l10n_pl_ksef_run_steps(company)
             except KsefUnauthorized:
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
-                faults = self._l10n_pl_ksef_run_steps(company)
+                faults, send_limited_until = self._l10n_pl_ksef_run_steps(company)
+        except KsefRateLimitHandOver as error:
+            handover = _HandOver.after(error.retry_after)
+            self._l10n_pl_ksef_commit()
+            return {'retry_at': handover.at, 'retry_after': None}
+        except _HandOver as handover:
+            # What is done is kept; the run ends well inside the cron's time limit and the next one is
+            # triggered for when the work is due (now, or when KSeF's limit frees).
+            self._l10n_pl_ksef_commit()
+            return {'retry_at': handover.at, 'retry_after': None}
         except _RetryLater as retry:
             # No client (authentication met a passing fault): the invoices due now wait with back-off.
             self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
@@ -226,7 +273,7 @@ class AccountMove(models.Model):
             waiting.filtered(lambda m: m.l10n_pl_ksef_error != message).write({'l10n_pl_ksef_error': message})
             _logger.info("KSeF queue of company %s stopped: %s", company.id, message)
             return None
-        retry_at = self._l10n_pl_ksef_next_run_at(company)
+        retry_at = self.with_context(**{SEND_LIMITED_UNTIL: send_limited_until})._l10n_pl_ksef_next_run_at(company)
         retry_after = max((fault.retry_after or 0 for fault in faults), default=0) or None
         if faults:
             # A step stopped on a passing fault: come back once KSeF allows it (or after a short back-off).
@@ -241,7 +288,8 @@ class AccountMove(models.Model):
         domain = [('company_id', '=', company.id)]
         candidates = []
         if self.search_count(self._l10n_pl_ksef_due_domain(company), limit=1):
-            candidates.append(now)  # more than one batch was queued: carry on right away
+            # More than one batch was queued: carry on right away, or once KSeF's limits allow sending.
+            candidates.append(max(now, self.env.context.get(SEND_LIMITED_UNTIL) or now))
         waiting = self.search(domain + [('l10n_pl_ksef_state', 'in', ('queued', 'sending')),
                                         ('l10n_pl_ksef_retry_at', '>', now)],
                               order='l10n_pl_ksef_retry_at', limit=1)
@@ -312,14 +360,17 @@ class AccountMove(models.Model):
 
     def _l10n_pl_ksef_run_steps(self, company):
         """Run every step of the company; a step that meets a passing fault stops alone.
-        Returns the ``_RetryLater`` of the steps that stopped."""
+        Returns the ``_RetryLater`` of the steps that stopped, and when KSeF's limits allow sending again
+        (None: not limited) when the sending handed over to a later run while the other steps go on."""
         domain = [('company_id', '=', company.id)]
         has_work = self.search_count(domain + [('l10n_pl_ksef_state', 'in', ('queued', 'sending', 'sent'))]) \
             or self.search_count(domain + _UPO_MISSING_DOMAIN)
         sessions = self.env['ksef.session'].search(domain + [('state', 'in', ('open', 'closing'))])
         if not has_work and not sessions:
-            return []
+            return [], None
         client = self._l10n_pl_ksef_call(company._l10n_pl_ksef_get_client)
+        # The client-side limiter never sleeps past this company's part of the run: it hands over.
+        client.limiter.deadline = self.env.context.get(RUN_DEADLINE)
         now = fields.Datetime.now()
         due = ['|', ('l10n_pl_ksef_retry_at', '=', False), ('l10n_pl_ksef_retry_at', '<=', now)]
         faults = []
@@ -333,9 +384,16 @@ class AccountMove(models.Model):
         for moves in self.search(domain + due + [('l10n_pl_ksef_state', '=', 'sending')])._l10n_pl_ksef_by_language():
             step(moves._l10n_pl_ksef_reconcile, client)
         queued = self.search(self._l10n_pl_ksef_due_domain(company), order='id', limit=SEND_BATCH_SIZE)
+        send_limited_until = None
         if queued:
             try:
                 queued._l10n_pl_ksef_send(client, company)
+            except _HandOver as handover:
+                if handover.at <= fields.Datetime.now():
+                    raise  # this company's time is used up
+                # KSeF's limit allows the next sending later: following what was sent goes on meanwhile.
+                send_limited_until = handover.at
+                self._l10n_pl_ksef_commit()
             except _RetryLater as retry:
                 # KSeF is down or asks everyone to wait: what is still due waits too, and says why.
                 self.search(self._l10n_pl_ksef_due_domain(company))._l10n_pl_ksef_back_off(retry)
@@ -347,18 +405,39 @@ class AccountMove(models.Model):
         # A UPO download interrupted by an outage is retried: no accepted invoice stays without one.
         step(self.search(domain + _UPO_MISSING_DOMAIN, limit=SEND_BATCH_SIZE)._l10n_pl_ksef_fetch_missing_upos, client)
         step(self._l10n_pl_ksef_maintain_sessions, company, client)
-        return faults
+        return faults, send_limited_until
 
     @api.model
     def _l10n_pl_ksef_call(self, function, *args, **kwargs):
         """Run a protocol call; outages and rate limits become :class:`_RetryLater`."""
         try:
             return function(*args, **kwargs)
+        except KsefRateLimitHandOver as error:
+            raise _HandOver.after(error.retry_after) from error
         except KsefRateLimited as error:
             raise _RetryLater(error, error.retry_after) from error
         except (KsefTransportError, KsefServerError) as error:
             _logger.info("KSeF unreachable: %s", error.message)
             raise _RetryLater(error, error.retry_after) from error
+
+    @api.model
+    def _l10n_pl_ksef_time_left(self):
+        """Seconds left of this company's part of the run (infinite outside a queue run)."""
+        deadline = self.env.context.get(RUN_DEADLINE)
+        return float('inf') if deadline is None else deadline - time.time()
+
+    @api.model
+    def _l10n_pl_ksef_check_time(self, client=None, group=None, started=True):
+        """Hand over when this company's part of the run is used up (once the step ``started``: every step
+        makes progress in every run), or when KSeF's limit for ``group`` allows its next request only
+        after it (checked before anything is recorded for the request)."""
+        left = self._l10n_pl_ksef_time_left()
+        if started and left <= 0:
+            raise _HandOver.after(0)
+        if client is not None and group and left != float('inf'):
+            delay = client.limiter.delay_for(group)
+            if delay > 0 and delay > left:
+                raise _HandOver.after(delay)
 
     @api.model
     def _l10n_pl_ksef_commit(self, processed=1):
@@ -414,7 +493,11 @@ class AccountMove(models.Model):
         refusals = faults = 0
         sent_any = False
         last_fault = None
+        tried = 0
         while todo:
+            # KSeF's pace (e.g. 30 sends a minute) is kept by handing over, not by sleeping out the run.
+            self._l10n_pl_ksef_check_time(client, 'invoiceSend', started=tried > 0)
+            tried += 1
             move = todo.popleft()
             if not move.try_lock_for_update():
                 continue  # another worker (or a user cancelling it) is on it
@@ -511,6 +594,13 @@ class AccountMove(models.Model):
             sent = client.send_invoice(session.reference_number, key, xml,
                                        offline_mode=move._l10n_pl_ksef_send_in_offline_mode(),
                                        hash_of_corrected_invoice=move._l10n_pl_ksef_hash_of_corrected_invoice())
+        except KsefRateLimitHandOver as error:
+            # Nothing was sent now: back to the queue as it was, or, when an earlier attempt may have
+            # reached KSeF, left 'sending' for the reconciliation (its hash is looked for first).
+            if not error.may_have_been_accepted:
+                move.with_context(**{REQUEUE_REASON: 'not_received'})._l10n_pl_ksef_back_to_queue(None)
+            self._l10n_pl_ksef_commit()
+            raise _HandOver.after(error.retry_after) from error
         except (KsefTransportError, KsefServerError, KsefRateLimited) as error:
             retry = _RetryLater(error, error.retry_after)
             if getattr(error, 'may_have_been_accepted', False):

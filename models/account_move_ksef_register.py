@@ -15,6 +15,8 @@ _REGISTERED_FIELDS = frozenset({
 })
 #: Context key: why an invoice sent before goes back to the queue ('session_refused' or 'not_received').
 REQUEUE_REASON = 'l10n_pl_ksef_requeue_reason'
+#: Context key: the 'sending' write of a set whose new files were recorded just before (batch package).
+NEW_FILES = 'l10n_pl_ksef_new_files'
 
 
 class AccountMove(models.Model):
@@ -47,7 +49,7 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_register_follow(self, vals):
         """Record in the register what ``vals`` just changed on these invoices."""
         state = vals.get('l10n_pl_ksef_state')
-        if state == 'sending' and vals.get('l10n_pl_ksef_xml_attachment_id'):
+        if state == 'sending' and (vals.get('l10n_pl_ksef_xml_attachment_id') or self.env.context.get(NEW_FILES)):
             self._l10n_pl_ksef_register_new_transmissions()
             return
         transmissions = self.sudo().l10n_pl_ksef_transmission_id

@@ -1,14 +1,16 @@
 """Throughput behaviour (no timing): each FA(3) built once, UPOs from KSeF's pre-signed links, batch
 statuses recorded by sets in chunks, the scheduled action re-triggered when work is due."""
+import datetime
 import re
+import time
 from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
 
-from odoo.addons.l10n_pl_ksef.models import account_move_fa3, account_move_ksef_batch
+from odoo.addons.l10n_pl_ksef.models import account_move_fa3, account_move_ksef_batch, account_move_ksef_queue
 
-from .common import KsefEmulatorCase
+from .common import SECOND_SELLER_NIP, KsefEmulatorCase, reset_ksef_rate_limits
 
 _PER_INVOICE_UPO = re.compile(r'"GET /v2/sessions/[^/ ]+/invoices/[^/ ]+/upo"')
 _PRESIGNED_UPO = re.compile(r'"GET /storage/upo/[^/ ]+/invoice/')
@@ -74,19 +76,118 @@ class TestThroughput(KsefEmulatorCase):
         self.assertIsNone(self.env['account.move']._l10n_pl_ksef_next_run_at(self.company))
 
     def test_processed_batch_left_unrecorded_is_due_at_once(self):
-        """A run stopped by its time budget leaves statuses to record: the next run is due now, not in a minute."""
+        """A run whose time is used up leaves statuses to record: the next run is due now, not in a minute."""
         self.company.l10n_pl_ksef_batch_threshold = 3
         moves = self._queue(3)
-        with patch.object(account_move_ksef_batch, 'BATCH_POLL_SECONDS', -1.0):
-            # The send step closes the session; the poll step records nothing (budget spent).
+        move_class = type(self.env['account.move'])
+        poll = move_class._l10n_pl_ksef_batch_poll
+
+        def poll_out_of_time(records, session, client):
+            return poll(records.with_context({account_move_ksef_queue.RUN_DEADLINE: time.time() - 1}),
+                        session, client)
+
+        with patch.object(move_class, '_l10n_pl_ksef_batch_poll', poll_out_of_time), \
+                patch.object(account_move_ksef_batch, 'BATCH_COMMIT_CHUNK', 1):
+            # The send step closes the session; the poll step records one chunk (one invoice), then its
+            # time is used up.
             for _run in range(20):
-                self.process_queue()
-                if moves.l10n_pl_ksef_session_id.state == 'done':
+                result = self.process_queue()
+                if moves.l10n_pl_ksef_session_id.state == 'done' and 'accepted' in moves.mapped('l10n_pl_ksef_state'):
                     break
+        self.assertLessEqual(result['retry_at'], fields.Datetime.now() + datetime.timedelta(seconds=1),
+                             "handed over to a run due at once")
         session = moves.l10n_pl_ksef_session_id
         self.assertEqual(session.state, 'done')
-        self.assertEqual(set(moves.mapped('l10n_pl_ksef_state')), {'sent'})
+        self.assertEqual(sorted(moves.mapped('l10n_pl_ksef_state')), ['accepted', 'sent', 'sent'])
         before = fields.Datetime.now()
         next_run = self.env['account.move']._l10n_pl_ksef_next_run_at(self.company)
         self.assertLessEqual(next_run, before + account_move_ksef_batch.datetime.timedelta(seconds=1))
         self.process_until(moves, ('accepted',))
+
+    # ------------------------------------------------------------------
+    # Every run within its time: hand over, never sleep the run out
+    # ------------------------------------------------------------------
+    def test_rate_limit_hands_over_instead_of_sleeping(self):
+        """KSeF's 30 sends a minute are used up: the run does not sleep until the limit frees; it returns,
+        and the scheduled action is triggered for when the limit frees."""
+        self.company.l10n_pl_ksef_batch_threshold = 0
+        moves = self._queue(2)
+        limiter = self.company._l10n_pl_ksef_rate_limiter()
+        sent_at = time.time() - 5
+        with limiter._store.locked('invoiceSend') as state:
+            state.history = [sent_at + index * 0.001 for index in range(30)]
+        due = limiter.delay_for('invoiceSend')
+        self.assertGreater(due, account_move_ksef_queue.RUN_BUDGET_SECONDS, "later than one run may last")
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_process_queue')
+        self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)]).unlink()
+        before = fields.Datetime.now()
+        self.env['account.move']._l10n_pl_ksef_cron_process_queue()
+        self.assertEqual(moves.mapped('l10n_pl_ksef_state'), ['queued', 'queued'], "nothing sent over the limit")
+        self.assertEqual(moves.mapped('l10n_pl_ksef_retry_count'), [0, 0], "waiting for the limit is not a fault")
+        self.assertEqual(moves.mapped('l10n_pl_ksef_error'), [False, False])
+        self.assertFalse(moves.l10n_pl_ksef_session_id)
+        trigger = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)], order='call_at', limit=1)
+        self.assertGreaterEqual(trigger.call_at, before + datetime.timedelta(seconds=int(due) - 2))
+        self.assertLessEqual(trigger.call_at, before + datetime.timedelta(seconds=int(due) + 5))
+        reset_ksef_rate_limits(self.env)  # the minute has passed
+        self.process_until(moves, ('accepted',))
+
+    def test_queue_prepared_over_several_runs_goes_in_one_batch_session(self):
+        """A queue larger than one run prepares is kept prepared between runs and sent as one package."""
+        self.company.l10n_pl_ksef_batch_threshold = 2
+        moves = self._queue(5)
+        runs = 1
+        with patch.object(account_move_ksef_queue, 'RUN_BUDGET_SECONDS', 0.0), \
+                patch.object(account_move_ksef_queue, 'MIN_COMPANY_SECONDS', 0.0), \
+                patch.object(account_move_ksef_batch, 'BATCH_PREPARE_CHUNK', 2):
+            result = self.process_queue()
+            # One chunk in a run whose time is used up: kept on the invoices, still queued, nothing sent.
+            self.assertEqual(set(moves.mapped('l10n_pl_ksef_state')), {'queued'})
+            prepared = moves.filtered('l10n_pl_ksef_batch_xml_hash')
+            self.assertEqual(prepared, moves[:2])
+            kept = prepared.mapped('l10n_pl_ksef_batch_xml_id')
+            self.assertEqual(kept.mapped('res_id'), prepared.ids)
+            self.assertFalse(self.env['ksef.session'].search([('company_id', '=', self.company.id),
+                                                              ('kind', '=', 'batch')]))
+            self.assertLessEqual(result['retry_at'], fields.Datetime.now(), "handed over to a run due at once")
+            while 'queued' in moves.mapped('l10n_pl_ksef_state') and runs < 10:
+                self.process_queue()
+                runs += 1
+        self.assertGreaterEqual(runs, 3, "prepared over several runs")
+        self.process_until(moves, ('accepted',))
+        session = moves.l10n_pl_ksef_session_id
+        self.assertEqual(len(session), 1, "one session for the whole queue")
+        self.assertEqual(session.kind, 'batch')
+        self.assertEqual(prepared.mapped('l10n_pl_ksef_xml_attachment_id'), kept, "the files kept are the files sent")
+        self.assertFalse(moves.filtered('l10n_pl_ksef_batch_xml_hash'), "what was prepared is now what was sent")
+        for move in moves:
+            self.assertEqual(len(move.l10n_pl_ksef_transmission_ids), 1)
+
+    def test_a_long_queue_of_one_company_does_not_starve_another(self):
+        other = self.setup_other_company(name="Druga Spółka")['company']
+        self.change_company_country(other, self.env.ref('base.pl'))
+        self.configure_ksef_company(other, SECOND_SELLER_NIP)
+        (self.company | other).write({'l10n_pl_ksef_batch_threshold': 0})
+        mine = self._queue(4)
+        theirs = self.create_invoice(company=other)
+        theirs.with_context(allowed_company_ids=other.ids)._l10n_pl_ksef_queue()
+        companies = self.company | other
+        # The company with the long queue was served least recently: it goes first.
+        self.company.l10n_pl_ksef_queue_turn = 0
+        other.l10n_pl_ksef_queue_turn = 1
+        Move = self.env['account.move']
+        with patch.object(account_move_ksef_queue, 'RUN_BUDGET_SECONDS', 0.0), \
+                patch.object(account_move_ksef_queue, 'MIN_COMPANY_SECONDS', 0.0):
+            result = Move._l10n_pl_ksef_process_queue(companies=companies)
+            # Its share of the run used up, it handed over; the other company comes first in the next run.
+            self.assertEqual(len(mine.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')), 3)
+            self.assertEqual(theirs.l10n_pl_ksef_state, 'queued')
+            self.assertLessEqual(result['retry_at'], fields.Datetime.now())
+            Move._l10n_pl_ksef_process_queue(companies=companies)
+            self.assertIn(theirs.l10n_pl_ksef_state, ('sent', 'accepted'), "served though the other queue is long")
+            self.assertEqual(len(mine.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')), 3)
+            self.assertLess(self.company.l10n_pl_ksef_queue_turn, other.l10n_pl_ksef_queue_turn)
+            Move._l10n_pl_ksef_process_queue(companies=companies)
+            self.assertEqual(len(mine.filtered(lambda move: move.l10n_pl_ksef_state == 'queued')), 2,
+                             "then the long queue again")
+        self.process_until(mine | theirs, ('accepted',))

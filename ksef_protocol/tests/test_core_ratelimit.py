@@ -1,7 +1,7 @@
 """Sliding-window limiter timing, checked with a fake clock (no real sleeps)."""
 import pytest
 
-from ksef_protocol import KsefRateLimited, RateLimiter
+from ksef_protocol import KsefRateLimited, KsefRateLimitHandOver, RateLimiter
 
 
 def make(fake_clock, **kwargs):
@@ -129,3 +129,19 @@ def test_request_counts_from_its_answer_not_from_its_start(fake_clock):
     limiter.answered("g")         # nothing recorded any more: no effect
     fake_clock.now = start + 62.5
     assert limiter.delay_for("g") == 0.0
+
+
+def test_deadline_hands_over_instead_of_sleeping_past_it(fake_clock):
+    limiter = make(fake_clock, limits={"g": (10, 3, None)}, max_wait=3600)
+    for _ in range(3):
+        limiter.acquire("g")
+    limiter.deadline = fake_clock.now + 45.0
+    fake_clock.now += 5  # the next request fits in 55 s: later than the deadline
+    with pytest.raises(KsefRateLimitHandOver) as raised:
+        limiter.acquire("g")
+    assert raised.value.retry_after == pytest.approx(55.0)
+    assert isinstance(raised.value, KsefRateLimited)
+    assert fake_clock.sleeps == [], "never slept"
+    # A wait that ends before the deadline is slept as before.
+    limiter.deadline = fake_clock.now + 60.0
+    assert limiter.acquire("g") == pytest.approx(55.0)
