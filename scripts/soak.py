@@ -428,6 +428,7 @@ def race(n, keep):
 
 def check_upos(db, emulator, issued, checks):
     """Count attached UPOs byte-identical to what KSeF serves for the invoice."""
+    import urllib.error
     import urllib.request
     from ksef_protocol import Environment, KsefClient
     client = KsefClient(Environment.custom(emulator.base_url))
@@ -437,8 +438,16 @@ def check_upos(db, emulator, issued, checks):
         # Plain HTTP: the check must not wait for the client-side rate limiter of 1,000 downloads.
         request = urllib.request.Request('%s/sessions/%s/invoices/%s/upo' % (emulator.base_url, session, reference),
                                          headers={'Authorization': 'Bearer ' + client.access_token})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read()
+        for _attempt in range(10):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.read()
+            except urllib.error.HTTPError as error:
+                if error.code != 429:
+                    raise
+                # KSeF's limits hold for the check too (the emulator enforces them): wait as told.
+                time.sleep(float(error.headers.get('Retry-After') or 1))
+        raise SystemExit('UPO check: KSeF kept answering 429')
     equal = 0
     # One query for every file name (a psql process per invoice took minutes for 1,000).
     ids = ','.join(str(upo_id) for _session, _reference, upo_id in checks) or 'NULL'
