@@ -489,7 +489,8 @@ def main():
         print('[soak] fault-free run, N=%d, %d workers' % (args.n, args.workers), flush=True)
         results.append(('fault-free', run(args.n, args.workers, 0.0, args.keep)))
     print('[soak] run with ~%d%% faults, N=%d, %d workers' % (args.fault_rate * 100, args.n, args.workers), flush=True)
-    results.append(('with faults', run(args.n, args.workers, args.fault_rate, args.keep)))
+    results.append(('with faults' if args.fault_rate else 'fault-free',
+                    run(args.n, args.workers, args.fault_rate, args.keep)))
     for label, result in results:
         print('%s: N=%d, faults injected=%d, lost=%d, sent twice=%d, shown accepted but not in KSeF=%d, '
               'UPO byte-equal=%d of %d, settle=%.1f s' % (
