@@ -1,7 +1,6 @@
 """A long queue goes to the KSeF emulator in one batch session (ZIP package), over real HTTP."""
 import json
 import time
-import urllib.request
 from unittest.mock import patch
 
 from odoo import fields
@@ -10,7 +9,6 @@ from odoo.tests import tagged
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import BatchArchive, is_valid_ksef_number, parse_upo, sha256_b64
 from odoo.addons.l10n_pl_ksef.models import account_move_ksef_batch
-from odoo.addons.l10n_pl_ksef.models.ksef_secret_store import decrypt_secret
 
 from .common import KsefEmulatorCase
 
@@ -23,21 +21,8 @@ class TestSendBatch(KsefEmulatorCase):
         self.company.l10n_pl_ksef_batch_threshold = 3
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _emulator_get(self, path):
-        """GET on the emulator with the company's access token (independent of our client)."""
-        token = decrypt_secret(self.env, self.company.sudo().l10n_pl_ksef_access_token).decode()
-        request = urllib.request.Request(self.emulator.base_url + path, headers={
-            'Authorization': 'Bearer ' + token, 'Accept': '*/*'})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read()
-
-    def _ksef_invoices(self, session):
-        """What KSeF registered in ``session``."""
-        return json.loads(self._emulator_get('/sessions/%s/invoices?pageSize=100' % session.reference_number))[
-            'invoices']
-
     def _ksef_session_status(self, session):
-        return json.loads(self._emulator_get('/sessions/%s' % session.reference_number))['status']['code']
+        return json.loads(self.emulator_get('/sessions/%s' % session.reference_number))['status']['code']
 
     def _queue(self, count):
         moves = self.env['account.move']
@@ -86,7 +71,7 @@ class TestSendBatch(KsefEmulatorCase):
         self.assertFalse(self._sessions('online'), "no invoice went one by one")
 
         self.process_until(moves, ('accepted',))
-        registered = {item['invoiceHash']: item for item in self._ksef_invoices(session)}
+        registered = {item['invoiceHash']: item for item in self.session_invoices(session)}
         self.assertEqual(len(registered), 4, "KSeF holds each invoice exactly once")
         self.assertEqual(set(moves.mapped('l10n_pl_ksef_status_code')), {200})
         for move in moves:
@@ -100,7 +85,7 @@ class TestSendBatch(KsefEmulatorCase):
             self.assertEqual(item['referenceNumber'], move.l10n_pl_ksef_reference)
             self.assertEqual(item['invoiceFileName'], move.l10n_pl_ksef_xml_attachment_id.name)
             # The UPO attached is byte for byte the emulator's.
-            upo = self._emulator_get('/sessions/%s/invoices/%s/upo' % (session.reference_number,
+            upo = self.emulator_get('/sessions/%s/invoices/%s/upo' % (session.reference_number,
                                                                        move.l10n_pl_ksef_reference))
             self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo)
             self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.res_id, move.id)
@@ -133,7 +118,7 @@ class TestSendBatch(KsefEmulatorCase):
                          ['batch', 'batch', 'online'])
         self.assertEqual(moves[4].l10n_pl_ksef_session_id.kind, 'online')
         for session in moves.l10n_pl_ksef_session_id:
-            self.assertEqual(len(self._ksef_invoices(session)), len(session.move_ids))
+            self.assertEqual(len(self.session_invoices(session)), len(session.move_ids))
 
     def test_below_threshold_goes_online(self):
         moves = self._queue(2)
@@ -169,7 +154,7 @@ class TestSendBatch(KsefEmulatorCase):
         self.process_until(valid, ('accepted',))
         session = valid.l10n_pl_ksef_session_id
         self.assertEqual(session.kind, 'batch')
-        registered = self._ksef_invoices(session)
+        registered = self.session_invoices(session)
         self.assertEqual(len(registered), 3)
         self.assertNotIn(invalid.name, [item.get('invoiceNumber') for item in registered])
         self.assertEqual(invalid.l10n_pl_ksef_state, 'not_sent', "never sent")
@@ -196,8 +181,8 @@ class TestSendBatch(KsefEmulatorCase):
         session = moves.l10n_pl_ksef_session_id
         self.assertEqual(len(session), 1)
         self.assertNotEqual(session, abandoned)
-        self.assertEqual(len(self._ksef_invoices(session)), 3)
-        self.assertEqual(self._ksef_invoices(abandoned), [], "not sent twice")
+        self.assertEqual(len(self.session_invoices(session)), 3)
+        self.assertEqual(self.session_invoices(abandoned), [], "not sent twice")
         self.assertEqual(abandoned.state, 'failed', "an abandoned session is never closed")
         self.assertEqual(len(set(moves.mapped('l10n_pl_ksef_number'))), 3)
 
@@ -211,8 +196,8 @@ class TestSendBatch(KsefEmulatorCase):
         self.assertEqual(abandoned.state, 'failed')
         self.process_until(moves, ('accepted',))
         self.assertEqual(len(self._sessions('batch')), 2)
-        self.assertEqual(self._ksef_invoices(abandoned), [])
-        self.assertEqual(len(self._ksef_invoices(moves.l10n_pl_ksef_session_id)), 3)
+        self.assertEqual(self.session_invoices(abandoned), [])
+        self.assertEqual(len(self.session_invoices(moves.l10n_pl_ksef_session_id)), 3)
 
     def test_lost_close_answer_is_reconciled_not_resent(self):
         moves = self._queue(3)
@@ -233,7 +218,7 @@ class TestSendBatch(KsefEmulatorCase):
         self.process_until(moves, ('accepted',))
         self.assertEqual(moves.l10n_pl_ksef_session_id, session)
         self.assertEqual(len(self._sessions('batch')), 1)
-        self.assertEqual(len(self._ksef_invoices(session)), 3)
+        self.assertEqual(len(self.session_invoices(session)), 3)
 
     def test_worker_died_after_close_is_reconciled_from_session_list(self):
         moves = self._queue(3)
@@ -249,7 +234,7 @@ class TestSendBatch(KsefEmulatorCase):
         self.process_until(moves, ('accepted',))
         self.assertEqual(moves.l10n_pl_ksef_session_id, session)
         self.assertEqual(len(self._sessions('batch')), 1)
-        self.assertEqual(len(self._ksef_invoices(session)), 3, "not sent twice")
+        self.assertEqual(len(self.session_invoices(session)), 3, "not sent twice")
         self.assertEqual(set(moves.mapped('l10n_pl_ksef_status_code')), {200}, "no duplicate (440) either")
         self.assertTrue(all(moves.mapped('l10n_pl_ksef_upo_attachment_id')))
 
@@ -266,8 +251,8 @@ class TestSendBatch(KsefEmulatorCase):
         self.assertEqual(orphan.state, 'failed')
         self.assertNotEqual(moves.l10n_pl_ksef_session_id, orphan)
         self.assertEqual(moves.l10n_pl_ksef_session_id.kind, 'batch')
-        self.assertEqual(self._ksef_invoices(orphan), [])
-        self.assertEqual(len(self._ksef_invoices(moves.l10n_pl_ksef_session_id)), 3)
+        self.assertEqual(self.session_invoices(orphan), [])
+        self.assertEqual(len(self.session_invoices(moves.l10n_pl_ksef_session_id)), 3)
 
     def test_refresh_button_follows_a_batch_session(self):
         moves = self._queue(3)

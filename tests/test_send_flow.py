@@ -1,32 +1,16 @@
 """Invoices go to the KSeF emulator over real HTTP: queue, session, acceptance, UPO, duplicates."""
-import json
 import time
-import urllib.request
 
 from odoo import fields
 from odoo.tests import tagged
 
 from odoo.addons.l10n_pl_ksef.ksef_protocol import is_valid_ksef_number, parse_upo, sha256_b64
-from odoo.addons.l10n_pl_ksef.models.ksef_secret_store import decrypt_secret
 
 from .common import KsefEmulatorCase
 
 
 @tagged('post_install', '-at_install', 'l10n_pl_ksef')
 class TestSendFlow(KsefEmulatorCase):
-
-    # -- helpers reading the emulator directly (independent of our client) -------------------
-    def _emulator_get(self, path, company=None):
-        company = (company or self.company).sudo()
-        token = decrypt_secret(self.env, company.l10n_pl_ksef_access_token).decode()
-        request = urllib.request.Request(self.emulator.base_url + path, headers={
-            'Authorization': 'Bearer ' + token, 'Accept': '*/*'})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read()
-
-    def _session_invoices(self, session):
-        return json.loads(self._emulator_get('/sessions/%s/invoices?pageSize=100' % session.reference_number))[
-            'invoices']
 
     # -- tests ----------------------------------------------------------------------------------
     def test_post_send_accepted_with_ksef_number_and_upo(self):
@@ -47,11 +31,11 @@ class TestSendFlow(KsefEmulatorCase):
         self.assertEqual(len(xml), move.l10n_pl_ksef_invoice_size)
         self.assertIn('/', move.name)
         self.assertEqual(move.l10n_pl_ksef_xml_attachment_id.name, 'FA3-%s.xml' % move.name.replace('/', '_'))
-        [registered] = self._session_invoices(move.l10n_pl_ksef_session_id)
+        [registered] = self.session_invoices(move.l10n_pl_ksef_session_id)
         self.assertEqual(registered['invoiceHash'], move.l10n_pl_ksef_invoice_hash)
         self.assertEqual(registered['ksefNumber'], move.l10n_pl_ksef_number)
         # The UPO attached is byte for byte the emulator's.
-        upo = self._emulator_get('/sessions/%s/invoices/%s/upo' % (
+        upo = self.emulator_get('/sessions/%s/invoices/%s/upo' % (
             move.l10n_pl_ksef_session_id.reference_number, move.l10n_pl_ksef_reference))
         self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo)
         self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.res_id, move.id)
@@ -142,7 +126,7 @@ class TestSendFlow(KsefEmulatorCase):
         self.emulator.admin('/faults', {'pathPattern': r'/sessions/online/[^/]+/invoices$', 'method': 'POST',
                                         'kind': 'drop', 'count': 1})
         self.process_until(move, ('accepted',))
-        invoices = self._session_invoices(move.l10n_pl_ksef_session_id)
+        invoices = self.session_invoices(move.l10n_pl_ksef_session_id)
         self.assertEqual(len(invoices), 1, "the invoice reached KSeF exactly once")
 
     def test_crash_after_send_is_reconciled_from_session_list(self):
@@ -156,7 +140,7 @@ class TestSendFlow(KsefEmulatorCase):
         move.sudo().write({'l10n_pl_ksef_state': 'sending', 'l10n_pl_ksef_session_id': session.id,
                            'l10n_pl_ksef_invoice_hash': sha256_b64(xml), 'l10n_pl_ksef_invoice_size': len(xml)})
         self.process_until(move, ('accepted',))
-        self.assertEqual(len(self._session_invoices(session)), 1)
+        self.assertEqual(len(self.session_invoices(session)), 1)
         self.assertEqual(move.l10n_pl_ksef_session_id, session)
 
     def test_sending_that_never_arrived_is_sent_again(self):
@@ -166,7 +150,7 @@ class TestSendFlow(KsefEmulatorCase):
         move.sudo().write({'l10n_pl_ksef_state': 'sending', 'l10n_pl_ksef_session_id': session.id,
                            'l10n_pl_ksef_invoice_hash': sha256_b64(b'never sent')})
         self.process_until(move, ('accepted',))
-        self.assertEqual(len(self._session_invoices(move.l10n_pl_ksef_session_id)), 1)
+        self.assertEqual(len(self.session_invoices(move.l10n_pl_ksef_session_id)), 1)
 
     def test_outage_keeps_invoice_queued_with_readable_message(self):
         move = self.create_invoice()
