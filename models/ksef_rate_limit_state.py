@@ -46,6 +46,10 @@ class DatabaseRateLimitStore:
     @contextlib.contextmanager
     def locked(self, group):
         with self._registry.cursor() as cr:
+            # A counter under a row lock: read the latest committed row after waiting for the lock. Odoo's
+            # REPEATABLE READ would instead fail with "could not serialize access" when another worker
+            # updated the row meanwhile (seen with two workers sending and receiving for one context).
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cr.execute("""
                 INSERT INTO ksef_rate_limit_state (context_key, group_name, history, blocked_until)
                 VALUES (%s, %s, '[]', 0) ON CONFLICT (context_key, group_name) DO NOTHING
