@@ -8,6 +8,7 @@ import contextlib
 import json
 
 from odoo import api, fields, models
+from odoo.sql_db import Cursor
 
 from ..ksef_protocol.ratelimit import GroupState
 
@@ -49,7 +50,8 @@ class DatabaseRateLimitStore:
             # A counter under a row lock: read the latest committed row after waiting for the lock. Odoo's
             # REPEATABLE READ would instead fail with "could not serialize access" when another worker
             # updated the row meanwhile (seen with two workers sending and receiving for one context).
-            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if isinstance(cr, Cursor):  # a test cursor shares the test's transaction, begun already
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cr.execute("""
                 INSERT INTO ksef_rate_limit_state (context_key, group_name, history, blocked_until)
                 VALUES (%s, %s, '[]', 0) ON CONFLICT (context_key, group_name) DO NOTHING
