@@ -9,12 +9,13 @@ which callers should adopt.
 """
 import base64
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ._dates import parse_datetime
 from .crypto import FileDigest
-from .errors import KsefProtocolError, KsefRateLimitHandOver, KsefServerError, KsefTransportError
+from .errors import KsefError, KsefProtocolError, KsefRateLimitHandOver, KsefServerError, KsefTransportError
 from .forms import FA3_FORM_CODE
 from .public_keys import USAGE_SYMMETRIC_KEY
 from .upo import UpoDocument
@@ -268,3 +269,22 @@ class SessionsApiMixin:
     def download_upo_url(self, url):
         """Fetch a UPO from a pre-signed ``downloadUrl`` / ``upoDownloadUrl`` (no token, not rate-limited)."""
         return self._download_upo(url, auth="none", rate_group=None)
+
+    def download_upo_urls(self, urls, max_workers=4):
+        """Fetch the UPOs of many pre-signed links, ``max_workers`` at a time (they are not rate-limited,
+        and a batch session's thousands of receipts would otherwise wait on one connection each in turn).
+
+        :returns: a list in the order of ``urls``: each :class:`UpoDocument`, or the :class:`KsefError`
+            its download raised (one failed link does not lose the others).
+        """
+        def fetch(url):
+            try:
+                return self.download_upo_url(url)
+            except KsefError as error:
+                return error
+
+        urls = list(urls)
+        if max_workers <= 1 or len(urls) <= 1:
+            return [fetch(url) for url in urls]
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            return list(pool.map(fetch, urls))

@@ -70,7 +70,7 @@ BATCH_SEND_SECONDS_PER_INVOICE = 0.004
 BATCH_FOLLOW_UP_SECONDS = 5
 #: Invoices whose state changes are committed together after KSeF closed or abandoned a session (a run
 #: checks its time between chunks, so a chunk bounds how far a run may go past its budget).
-BATCH_COMMIT_CHUNK = 100
+BATCH_COMMIT_CHUNK = 250
 #: Session status codes meaning KSeF has not closed the session, so it never processes it
 #: (100 open, 440 cancelled: not closed in time or nothing uploaded).
 BATCH_NOT_CLOSED_CODES = (100, 440)
@@ -78,6 +78,16 @@ BATCH_NOT_CLOSED_CODES = (100, 440)
 BATCH_PROCESSING_CODES = (0, 100, 150)
 #: Page size when listing a processed session's invoices (KSeF allows 10-1000).
 BATCH_STATUS_PAGE_SIZE = 1000
+#: UPO downloads from pre-signed links at a time (not rate-limited; a chunk's receipts come in parallel).
+UPO_DOWNLOAD_WORKERS = 4
+
+
+def _execute_for_rows(cr, statement, rows):
+    """Run ``statement`` (an UPDATE ... FROM (VALUES %s)) for ``rows``, 1,000 a statement: the values proper
+    to each invoice are written for a whole set at once."""
+    for chunk in split_every(1000, rows):
+        placeholders = '(%s)' % ', '.join(['%s'] * len(chunk[0]))
+        cr.execute(SQL(statement, SQL(', ').join(SQL(placeholders, *row) for row in chunk)))
 
 
 def _acceptance_with_upo_link(status):
@@ -187,9 +197,18 @@ class AccountMove(models.Model):
             'name': move._l10n_pl_ksef_fa3_filename(), 'raw': xml, 'mimetype': 'application/xml',
             'res_model': move._name, 'res_id': move.id,
         } for move, xml in files])
-        for (move, xml), attachment in zip(files, attachments):
-            move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': attachment.id,
-                                                    'l10n_pl_ksef_batch_xml_hash': sha256_b64(xml)})
+        # One statement for the set, not one write (and UPDATE) per invoice: these two
+        # fields touch nothing else, and the invoices are locked by the caller.
+        kept = ['l10n_pl_ksef_batch_xml_id', 'l10n_pl_ksef_batch_xml_hash']
+        moves = self.browse([move.id for move, _xml in files])
+        moves.flush_recordset(kept)
+        _execute_for_rows(self.env.cr, "UPDATE account_move SET l10n_pl_ksef_batch_xml_id = v.file, "
+                          "l10n_pl_ksef_batch_xml_hash = v.hash FROM (VALUES %s) AS v(id, file, hash) "
+                          "WHERE account_move.id = v.id",
+                          [(move.id, attachment.id, sha256_b64(xml))
+                           for (move, xml), attachment in zip(files, attachments)])
+        moves.invalidate_recordset(kept)
+        moves.modified(kept)
 
     def _l10n_pl_ksef_batch_prepared_files(self):
         """The kept files of these prepared invoices for one package (within its size limit), each checked
@@ -271,13 +290,11 @@ class AccountMove(models.Model):
         lines) and no tracking message per invoice."""
         files = ['l10n_pl_ksef_invoice_hash', 'l10n_pl_ksef_invoice_size', 'l10n_pl_ksef_xml_attachment_id']
         self.flush_recordset(files)
-        for rows in split_every(1000, [(move.id, sha256_b64(xml), len(xml), attachment.id)
-                                       for move, _name, xml, attachment in prepared]):
-            self.env.cr.execute(SQL(
-                "UPDATE account_move SET l10n_pl_ksef_invoice_hash = v.hash, l10n_pl_ksef_invoice_size = v.size, "
-                "l10n_pl_ksef_xml_attachment_id = v.file FROM (VALUES %s) AS v(id, hash, size, file) "
-                "WHERE account_move.id = v.id",
-                SQL(', ').join(SQL('(%s, %s, %s, %s)', *row) for row in rows)))
+        _execute_for_rows(self.env.cr, "UPDATE account_move SET l10n_pl_ksef_invoice_hash = v.hash, "
+                          "l10n_pl_ksef_invoice_size = v.size, l10n_pl_ksef_xml_attachment_id = v.file "
+                          "FROM (VALUES %s) AS v(id, hash, size, file) WHERE account_move.id = v.id",
+                          [(move.id, sha256_b64(xml), len(xml), attachment.id)
+                           for move, _name, xml, attachment in prepared])
         self.invalidate_recordset(files)
         self.modified(files)
         self._l10n_pl_ksef_batch_quiet().with_context(**{NEW_FILES: True}).write({
@@ -305,10 +322,10 @@ class AccountMove(models.Model):
         now = fields.Datetime.now()
         for index, moves in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
             self._l10n_pl_ksef_check_time(started=index > 0)
+            # No chatter note here: the register shows the transmission, and the note of the acceptance
+            # names the session (one message per invoice instead of two).
             moves._l10n_pl_ksef_batch_quiet().write(
                 {'l10n_pl_ksef_state': 'sent', 'l10n_pl_ksef_sent_date': now, 'l10n_pl_ksef_error': False})
-            moves._l10n_pl_ksef_log_batch(self.env._("Sent to KSeF in batch session %(ref)s.",
-                                                     ref=session.reference_number))
             self._l10n_pl_ksef_commit(len(moves))
 
     def _l10n_pl_ksef_batch_quiet(self):
@@ -454,16 +471,20 @@ class AccountMove(models.Model):
         """
         upos = {}
         unreachable = self.browse()
-        for move in self:
-            status = statuses[move.l10n_pl_ksef_invoice_hash]
-            try:
-                upos[move] = client.download_upo_url(status.upo_download_url).content
-            except KsefHttpError as error:
-                _logger.info("KSeF UPO link of invoice %s unusable (%s); using the API", move.id, error.message)
-            except (KsefTransportError, KsefServerError) as error:
+        downloads = client.download_upo_urls(
+            [statuses[move.l10n_pl_ksef_invoice_hash].upo_download_url for move in self],
+            max_workers=UPO_DOWNLOAD_WORKERS)
+        for move, upo in zip(self, downloads):
+            if isinstance(upo, KsefHttpError):
+                _logger.info("KSeF UPO link of invoice %s unusable (%s); using the API", move.id, upo.message)
+            elif isinstance(upo, KsefTransportError):
                 # Stays 'sent': the next run reads the session's list (fresh links) again.
-                _logger.info("KSeF UPO link of invoice %s unreachable (%s)", move.id, error.message)
+                _logger.info("KSeF UPO link of invoice %s unreachable (%s)", move.id, upo.message)
                 unreachable |= move
+            elif isinstance(upo, KsefError):
+                raise upo
+            else:
+                upos[move] = upo.content
         if unreachable:
             # Back-off: the run is not re-triggered at once for them (see _l10n_pl_ksef_next_run_at).
             unreachable._l10n_pl_ksef_back_off(_RetryLater(None, None))
@@ -478,7 +499,8 @@ class AccountMove(models.Model):
                 + list(statuses[move.l10n_pl_ksef_invoice_hash].details)).strip()).items():
             group._l10n_pl_ksef_register_status_text(text)
         moves._l10n_pl_ksef_log_batch(None, bodies={move.id: self.env._(
-            "Accepted by KSeF with number %(number)s.",
+            "Sent to KSeF in batch session %(ref)s and accepted with number %(number)s.",
+            ref=move.l10n_pl_ksef_session_id.reference_number,
             number=statuses[move.l10n_pl_ksef_invoice_hash].ksef_number) for move in moves})
         # Links that failed: the one-by-one path (the UPO endpoint of the API).
         for move in self - moves - unreachable:
@@ -520,17 +542,13 @@ class AccountMove(models.Model):
             mode = status.invoicing_mode if status.invoicing_mode in ('Online', 'Offline') else None
             rows.append((move.id, move.sudo().l10n_pl_ksef_transmission_id.id or None, status.reference_number,
                          status.ksef_number, mode, upo.id))
-        for chunk in split_every(1000, rows):
-            values = SQL(', ').join(SQL('(%s, %s, %s, %s, %s, %s)', *row) for row in chunk)
-            self.env.cr.execute(SQL(
-                "UPDATE account_move SET l10n_pl_ksef_reference = v.ref, l10n_pl_ksef_number = v.number, "
-                "l10n_pl_ksef_invoicing_mode = v.mode::varchar, l10n_pl_ksef_upo_attachment_id = v.upo "
-                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) WHERE account_move.id = v.id",
-                values))
-            self.env.cr.execute(SQL(
-                "UPDATE ksef_transmission SET reference = v.ref, ksef_number = v.number, upo_attachment_id = v.upo "
-                "FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) "
-                "WHERE ksef_transmission.id = v.transmission::integer", values))
+        _execute_for_rows(self.env.cr, "UPDATE account_move SET l10n_pl_ksef_reference = v.ref, "
+                          "l10n_pl_ksef_number = v.number, l10n_pl_ksef_invoicing_mode = v.mode::varchar, "
+                          "l10n_pl_ksef_upo_attachment_id = v.upo FROM (VALUES %s) "
+                          "AS v(id, transmission, ref, number, mode, upo) WHERE account_move.id = v.id", rows)
+        _execute_for_rows(self.env.cr, "UPDATE ksef_transmission SET reference = v.ref, ksef_number = v.number, "
+                          "upo_attachment_id = v.upo FROM (VALUES %s) AS v(id, transmission, ref, number, mode, upo) "
+                          "WHERE ksef_transmission.id = v.transmission::integer", rows)
         self.invalidate_recordset(own)
         self.modified(own)
         transmissions.invalidate_recordset(['reference', 'ksef_number', 'upo_attachment_id'])

@@ -20,6 +20,9 @@ request log) and the 429 answers; Odoo time per invoice split into FA(3) build, 
 rest (waits of the client-side limiter are not Odoo time); the longest run; the worker's peak RSS;
 the lower bound (the fewest rate-limited calls the production limits allow for N, at their pace,
 plus the measured pure FA(3) build cost) and the ratio to it.
+
+Environment: ``BENCH_RUNS=1`` prints each run of the scheduled action; ``BENCH_PROFILE=DIR`` writes a
+cProfile of each run to ``DIR/run-NN.prof``.
 """
 import argparse
 import collections
@@ -65,7 +68,7 @@ print('POSTED %%d %%.3f' %% (len(moves), posted))
 '''
 
 WORKER = r'''
-import datetime, json, resource, threading, time
+import cProfile, datetime, json, os, resource, threading, time
 import requests
 from odoo.addons.l10n_pl_ksef.ksef_protocol import ratelimit
 Move = env['account.move']
@@ -83,7 +86,20 @@ def timed(owner, name, key):
     setattr(owner, name, wrapper)
 
 timed(cls, '_l10n_pl_ksef_render_fa3', 'render')
-timed(requests.Session, 'send', 'http')
+# HTTP waited for by the run: calls of its own thread, and parallel UPO downloads as the wall time of the set.
+main_thread = threading.current_thread()
+original_send = requests.Session.send
+def send(self, *args, **kwargs):
+    if threading.current_thread() is not main_thread:
+        return original_send(self, *args, **kwargs)
+    started = time.perf_counter()
+    try:
+        return original_send(self, *args, **kwargs)
+    finally:
+        totals['http'] += time.perf_counter() - started
+requests.Session.send = send
+from odoo.addons.l10n_pl_ksef.ksef_protocol import KsefClient
+timed(KsefClient, 'download_upo_urls', 'http')
 original_acquire = ratelimit.RateLimiter.acquire
 def acquire(self, group):
     waited = original_acquire(self, group)
@@ -104,7 +120,10 @@ while time.monotonic() < deadline:
     thread.query_count = 0
     before = dict(totals)
     run_started = time.perf_counter()
+    profiler = cProfile.Profile() if %(profile)r else None
     try:
+        if profiler:
+            profiler.enable()
         result = Move._l10n_pl_ksef_process_queue()
         env.cr.commit()
     except Exception as error:
@@ -112,6 +131,9 @@ while time.monotonic() < deadline:
         result = {'retry_at': None}
         print('RUN FAILED', repr(error))
     wall = time.perf_counter() - run_started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(os.path.join(%(profile)r, 'run-%%02d.prof' %% len(runs)))
     env.invalidate_all()
     totals['sql'] += thread.query_time
     settled = done()
@@ -218,7 +240,8 @@ def main():
                                         "l10n_pl_ksef_state = 'queued'").split(',')]
         log = open(os.path.join(state_dir, 'worker.log'), 'w+')
         worker = odoo_shell(db, None, background=True, log=log)
-        worker.stdin.write(WORKER % {'ids': ids, 'budget': args.budget, 'interval': CRON_INTERVAL})
+        worker.stdin.write(WORKER % {'ids': ids, 'budget': args.budget, 'interval': CRON_INTERVAL,
+                                     'profile': os.environ.get('BENCH_PROFILE') or ''})
         worker.stdin.close()
         worker.wait()
         log.seek(0)
