@@ -6,7 +6,8 @@ at the moment the send step runs, the queue step sends them in one batch session
 ``queued``
     every invoice's FA(3) is rendered and validated (invalid ones become ``not_sent`` and are left
     out) by chunks, over as many runs as it takes: each chunk's XML is kept (attachment and hash) on
-    the invoices, still queued, and committed; a change of the invoice's KSeF state drops it. Once
+    the invoices, still queued, and committed; a change of the invoice's KSeF state drops it (the file is
+    deleted, unless it became the file sent or the register holds it). Once
     the queue (up to 10,000 invoices, KSeF's limit per session) is prepared, the ZIP package is
     built from the kept files (each checked against its hash) and split into parts (≤ 100 MB each),
     and the batch session is opened on KSeF: a long queue is one session, not one per run;
@@ -110,7 +111,20 @@ class AccountMove(models.Model):
         # A file is prepared for this very queueing: any change of the KSeF state drops it.
         if 'l10n_pl_ksef_state' in vals and 'l10n_pl_ksef_batch_xml_hash' not in vals:
             vals = {**vals, 'l10n_pl_ksef_batch_xml_id': False, 'l10n_pl_ksef_batch_xml_hash': False}
-        return super().write(vals)
+        kept = self.sudo().l10n_pl_ksef_batch_xml_id if 'l10n_pl_ksef_batch_xml_id' in vals else None
+        result = super().write(vals)
+        if kept:
+            self._l10n_pl_ksef_batch_delete_dropped(kept - self.sudo().l10n_pl_ksef_batch_xml_id)
+        return result
+
+    def _l10n_pl_ksef_batch_delete_dropped(self, attachments):
+        """Delete prepared files these invoices no longer keep (taken out of the queue, file found changed):
+        nothing would ever read them. A file that became the invoice's sent XML ('sending') or that the KSeF
+        register holds is evidence and stays. One unlink for the set."""
+        orphans = attachments.sudo() - self.sudo().l10n_pl_ksef_xml_attachment_id
+        orphans -= orphans._l10n_pl_ksef_register_files()
+        if orphans:
+            orphans.unlink()
 
     # ------------------------------------------------------------------
     # Choosing batch
@@ -219,12 +233,12 @@ class AccountMove(models.Model):
         prepared = []
         names = set()
         total = 0
+        changed = []  # ids of invoices whose kept file differs from its hash
         for move in self:
             attachment = move.l10n_pl_ksef_batch_xml_id
             xml = attachment.sudo().raw if attachment else b''
             if not xml or sha256_b64(xml) != move.l10n_pl_ksef_batch_xml_hash:
-                move._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': False,
-                                                        'l10n_pl_ksef_batch_xml_hash': False})
+                changed.append(move.id)
                 continue
             if prepared and total + len(xml) > BATCH_MAX_XML_BYTES:
                 break
@@ -234,6 +248,9 @@ class AccountMove(models.Model):
             names.add(name)
             total += len(xml)
             prepared.append((move, name, xml, attachment))
+        if changed:  # one write for the set: their files are deleted together (write above)
+            self.browse(changed)._l10n_pl_ksef_batch_quiet().write({'l10n_pl_ksef_batch_xml_id': False,
+                                                                   'l10n_pl_ksef_batch_xml_hash': False})
         return prepared
 
     @api.model

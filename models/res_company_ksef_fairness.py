@@ -25,6 +25,9 @@ _logger = logging.getLogger(__name__)
 #: Seconds a receiving run keeps starting companies; the rest go to the next run, triggered at once
 #: (well inside the 60 s a run may take: Odoo's default cron time limit is 120 s).
 RECEIVE_RUN_BUDGET_SECONDS = 40.0
+#: Context key: when (``time.time()``) the current receiving run must end; the client-side rate limiter
+#: never sleeps past it (it hands over to a run triggered for when the limit frees).
+RECEIVE_RUN_DEADLINE = 'l10n_pl_ksef_receive_run_deadline'
 #: ir.config_parameter holding when the current receiving round started (empty: no round in progress).
 RECEIVE_ROUND_PARAM = 'l10n_pl_ksef.receive_round_start'
 #: A round older than this is over anyway (e.g. a run that crashed never ended it).
@@ -110,4 +113,5 @@ class ResCompany(models.Model):
 
     @staticmethod
     def _l10n_pl_ksef_receiving_deadline():
-        return time.monotonic() + RECEIVE_RUN_BUDGET_SECONDS
+        # Wall-clock time: the shared rate limiter's clock (its history is compared across processes).
+        return time.time() + RECEIVE_RUN_BUDGET_SECONDS

@@ -9,7 +9,9 @@ which every purchase invoice is known to be imported (digest §8.4). Each step e
 imports the invoices (deduplicated by KSeF number) and only then moves the checkpoint to
 ``lastPermanentStorageDate`` (truncated package) or ``permanentStorageHwmDate``. An outage,
 a rate limit or an unfinished export ends the run with the checkpoint unchanged, so the
-next run fetches the same window again and skips what was already imported.
+next run fetches the same window again and skips what was already imported. The scheduled
+action's client never sleeps in the client-side rate limiter past the run's deadline: it hands
+over to a run triggered for when the limit frees.
 """
 import datetime
 import logging
@@ -24,7 +26,8 @@ from odoo.tools import config
 from ..ksef_protocol import SessionKey
 from ..ksef_protocol.api_receiving import next_checkpoint
 from ..ksef_protocol.errors import (KsefError, KsefOperationFailed, KsefOperationPending, KsefRateLimited,
-                                    KsefServerError, KsefTransportError, KsefUnauthorized)
+                                    KsefRateLimitHandOver, KsefServerError, KsefTransportError, KsefUnauthorized)
+from .res_company_ksef_fairness import RECEIVE_RUN_DEADLINE
 
 _logger = logging.getLogger(__name__)
 
@@ -85,6 +88,15 @@ class _StopReceiving(Exception):
         self.retry_after = retry_after
 
 
+class _HandOverReceiving(Exception):
+    """End this company's run without moving the checkpoint: our own limiter allows the next request only
+    after the run's deadline (``retry_after`` seconds from now). Not a fault: nothing is recorded as an error."""
+
+    def __init__(self, retry_after):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class ResCompany(models.Model):
     _inherit = 'res.company'
 
@@ -132,7 +144,7 @@ class ResCompany(models.Model):
         for company in self._l10n_pl_ksef_receiving_turns():
             if continued and company._l10n_pl_ksef_receiving_served(round_started):
                 break  # least recently tried first: every company from here on had its turn in this round
-            if time.monotonic() > deadline:
+            if time.time() > deadline:
                 retry_at = fields.Datetime.now()  # the rest in the next run, right away
                 finished = False
                 break
@@ -140,7 +152,8 @@ class ResCompany(models.Model):
                 with company._l10n_pl_ksef_receiving_turn() as mine:
                     if not mine:
                         continue  # another worker is receiving for this company
-                    result = company._l10n_pl_ksef_receive_invoices()
+                    result = company.with_context(
+                        **{RECEIVE_RUN_DEADLINE: deadline})._l10n_pl_ksef_receive_invoices()
             except psycopg2.errors.TransactionRollbackError as error:
                 # Rolled back (res_company_ksef_fairness.py): the other companies still get their turn.
                 company._l10n_pl_ksef_receive_turn_failed(error)
@@ -205,6 +218,13 @@ class ResCompany(models.Model):
                 # The stored access token was revoked or expired early: authenticate again, once.
                 company._l10n_pl_ksef_forget_access_token()
                 more = company._l10n_pl_ksef_receive_steps(max_steps, imported)
+        except _HandOverReceiving as handover:
+            # Our own pacing, not KSeF refusing: the problem shown stays what the last real answer said (an
+            # earlier outage is cleared by the next step that completes), and the run ends without sleeping.
+            _logger.info("KSeF receiving of company %s handed over: the rate limit frees in %.1f s",
+                         company.id, handover.retry_after or 0.0)
+            return {'moves': self._l10n_pl_ksef_moves(imported), 'error': False,
+                    'retry_at': fields.Datetime.now() + datetime.timedelta(seconds=handover.retry_after or 0.0)}
         except _StopReceiving as stop:
             company.l10n_pl_ksef_receive_error = stop.message
             delay = datetime.timedelta(seconds=stop.retry_after) if stop.retry_after else RETRY_DELAY
@@ -240,6 +260,8 @@ class ResCompany(models.Model):
         packages remain after ``max_steps`` for some subject type.
         """
         client = self._l10n_pl_ksef_receiving_call(self._l10n_pl_ksef_get_client)
+        # A scheduled run never sleeps in the rate limiter past its deadline (None: the button waits as before).
+        client.limiter.deadline = self.env.context.get(RECEIVE_RUN_DEADLINE)
         key = SessionKey.generate()
         subjects = self._l10n_pl_ksef_receive_subject_types()
         start = self._l10n_pl_ksef_receive_window('Subject2')[0]
@@ -366,6 +388,8 @@ class ResCompany(models.Model):
         """Run a protocol call; outages, rate limits and slow exports end the run for a later retry."""
         try:
             return function(*args, **kwargs)
+        except KsefRateLimitHandOver as error:
+            raise _HandOverReceiving(error.retry_after) from error
         except KsefRateLimited as error:
             raise _StopReceiving(self.env._(
                 "KSeF asked to wait (too many requests); purchase invoices are fetched again in %(seconds)s "

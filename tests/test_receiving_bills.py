@@ -1,8 +1,10 @@
 """Receiving purchase invoices from KSeF as draft vendor bills, end to end against the emulator."""
 import datetime
 import os
+import time
 import uuid
 from decimal import Decimal as D
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -12,6 +14,7 @@ from ..ksef_protocol import RateLimiter, SessionKey
 from ..ksef_protocol.fa3 import build_fa3, compute_totals, parse_fa3
 from ..ksef_protocol.fa3.model import (Address, BankAccount, Contact, CorrectedInvoice, Correction, DueDate, Invoice,
                                        Line, Party, Payment, Totals)
+from ..models.res_company_ksef_fairness import RECEIVE_RUN_BUDGET_SECONDS
 from ..models.res_company_ksef_receiving import _parse_ksef_datetime
 from .common import BUYER_NIP, SECOND_SELLER_NIP, SELLER_NIP, KsefEmulatorCase, reset_ksef_rate_limits
 
@@ -254,6 +257,48 @@ class TestReceivingBills(KsefEmulatorCase):
         reset_ksef_rate_limits(self.env)  # the wait KSeF asked for is over
         self.receive()
         self.assertEqual(len(self.received_bills([number])), 1)
+
+    def test_scheduled_run_hands_over_instead_of_sleeping_on_the_export_limit(self):
+        """Odoo's own limiter knows KSeF's 16 exports a minute are used up (earlier runs): the scheduled run
+        does not sleep until the limit frees, later than its budget; it returns without an error, and the
+        scheduled action is triggered for when the limit frees."""
+        [(number, _xml, _invoice)] = self.seed(self.three_rate_invoice())
+        Company = self.env['res.company']
+        limiter = self.company._l10n_pl_ksef_rate_limiter()
+        exported_at = time.time() - 5
+        with limiter._store.locked('invoiceExport') as state:
+            state.history = [exported_at + index * 0.001 for index in range(16)]
+        due = limiter.delay_for('invoiceExport')
+        self.assertGreater(due, RECEIVE_RUN_BUDGET_SECONDS, "later than one run may last")
+        self.assertLess(due, limiter.max_wait, "a wait the limiter would otherwise sleep through")
+        cron = self.env.ref('l10n_pl_ksef.ir_cron_l10n_pl_ksef_receive_invoices')
+        self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)]).unlink()
+        # The limiter's sleep is injectable: a sleep is recorded here instead of being slept.
+        sleeps = []
+        make_limiter = type(Company)._l10n_pl_ksef_rate_limiter
+
+        def limiter_recording_sleeps(company):
+            shared = make_limiter(company)
+            shared._sleep = sleeps.append
+            return shared
+
+        before = fields.Datetime.now()
+        with patch.object(type(Company), '_l10n_pl_ksef_rate_limiter', limiter_recording_sleeps):
+            self.receive()
+        self.assertEqual(sleeps, [], "never slept in the limiter")
+        self.assertFalse(self.received_bills([number]))
+        self.assertEqual(self.company.l10n_pl_ksef_receive_checkpoint, self.start_checkpoint)
+        self.assertFalse(self.company.l10n_pl_ksef_receive_error, "our own pacing is no KSeF problem")
+        trigger = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)], order='call_at', limit=1)
+        self.assertGreaterEqual(trigger.call_at, before + datetime.timedelta(seconds=int(due) - 2))
+        self.assertLessEqual(trigger.call_at, before + datetime.timedelta(seconds=int(due) + 5))
+
+        reset_ksef_rate_limits(self.env)  # the minute has passed
+        with patch.object(type(Company), '_l10n_pl_ksef_rate_limiter', limiter_recording_sleeps):
+            self.receive()
+        self.assertEqual(len(self.received_bills([number])), 1)
+        self.assertTrue(self.checkpoint_moved())
+        self.assertFalse(self.company.l10n_pl_ksef_receive_error)
 
     def test_checkpoint_at_the_hwm_is_a_quiet_run(self):
         # The checkpoint is KSeF's HWM itself when nothing was stored since: KSeF answers the export with

@@ -8,6 +8,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
+from odoo.addons.l10n_pl_ksef.ksef_protocol import sha256_b64
 from odoo.addons.l10n_pl_ksef.models import account_move_fa3, account_move_ksef_batch, account_move_ksef_queue
 
 from .common import SECOND_SELLER_NIP, KsefEmulatorCase, reset_ksef_rate_limits
@@ -163,6 +164,61 @@ class TestThroughput(KsefEmulatorCase):
         self.assertFalse(moves.filtered('l10n_pl_ksef_batch_xml_hash'), "what was prepared is now what was sent")
         for move in moves:
             self.assertEqual(len(move.l10n_pl_ksef_transmission_ids), 1)
+
+    def _prepare_first_chunk(self, moves):
+        """One run whose time is used up: the first two queued invoices are prepared for the batch, not sent."""
+        with patch.object(account_move_ksef_queue, 'RUN_BUDGET_SECONDS', 0.0), \
+                patch.object(account_move_ksef_queue, 'MIN_COMPANY_SECONDS', 0.0), \
+                patch.object(account_move_ksef_batch, 'BATCH_PREPARE_CHUNK', 2):
+            self.process_queue()
+        prepared = moves.filtered('l10n_pl_ksef_batch_xml_hash')
+        self.assertEqual(prepared, moves[:2])
+        self.assertEqual(set(moves.mapped('l10n_pl_ksef_state')), {'queued'})
+        return prepared
+
+    def _assert_sent_with_their_files(self, moves):
+        for move in moves:
+            sent = move.l10n_pl_ksef_xml_attachment_id
+            self.assertTrue(sent.exists())
+            self.assertEqual(move.l10n_pl_ksef_transmission_ids.xml_attachment_id, sent)
+            self.assertEqual(move.l10n_pl_ksef_invoice_hash, sha256_b64(sent.raw))
+
+    def test_prepared_file_of_an_invoice_taken_out_of_the_queue_is_deleted(self):
+        """The user takes a prepared invoice out of the queue ("Cancel KSeF sending", then "Reset to Draft"):
+        the file prepared for the batch goes with it; the invoices sent keep theirs as the file sent."""
+        self.company.l10n_pl_ksef_batch_threshold = 2
+        moves = self._queue(4)
+        taken_out, staying = self._prepare_first_chunk(moves)
+        dropped_file = taken_out.l10n_pl_ksef_batch_xml_id
+        kept_file = staying.l10n_pl_ksef_batch_xml_id
+        user = self.env.user  # the web client's user (invoicing rights)
+        taken_out.with_user(user).action_l10n_pl_ksef_cancel_sending()
+        taken_out.with_user(user).button_draft()
+        self.assertEqual((taken_out.state, taken_out.l10n_pl_ksef_state), ('draft', 'not_sent'))
+        self.assertFalse(taken_out.l10n_pl_ksef_batch_xml_id)
+        self.assertFalse(dropped_file.exists(), "the prepared file is not left behind")
+        self.assertTrue(kept_file.exists())
+        others = moves - taken_out
+        self.process_until(others, ('accepted',))
+        self.assertEqual(len(others.l10n_pl_ksef_session_id), 1)
+        self.assertEqual(others.l10n_pl_ksef_session_id.kind, 'batch')
+        self.assertEqual(staying.l10n_pl_ksef_xml_attachment_id, kept_file, "the file kept is the file sent")
+        self._assert_sent_with_their_files(others)
+        self.assertFalse(taken_out.l10n_pl_ksef_xml_attachment_id or taken_out.l10n_pl_ksef_transmission_ids)
+
+    def test_prepared_file_found_changed_is_deleted_and_prepared_again(self):
+        """A kept file that no longer matches its hash is not sent: it is deleted and the invoice goes with a
+        file rendered again."""
+        self.company.l10n_pl_ksef_batch_threshold = 2
+        moves = self._queue(3)
+        changed, _other = self._prepare_first_chunk(moves)
+        changed_file = changed.l10n_pl_ksef_batch_xml_id
+        changed_file.raw += b'\n<!-- changed -->'
+        self.process_until(moves, ('accepted',))
+        self.assertFalse(changed_file.exists(), "the file found changed is not left behind")
+        self.assertNotIn(b'changed', changed.l10n_pl_ksef_xml_attachment_id.raw)
+        self._assert_sent_with_their_files(moves)
+        self.assertFalse(moves.filtered('l10n_pl_ksef_batch_xml_id'))
 
     def test_a_long_queue_of_one_company_does_not_starve_another(self):
         other = self.setup_other_company(name="Druga Spółka")['company']
