@@ -67,8 +67,12 @@ BATCH_PREPARE_CHUNK = 200
 #: the transaction up to the commit of 'sending' never meets the cron's time limit.
 BATCH_SEND_SECONDS = 5.0
 BATCH_SEND_SECONDS_PER_INVOICE = 0.004
-#: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute).
+#: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute and
+#: 1,200 an hour): every second during the first ``BATCH_FIRST_FOLLOW_UPS_SECONDS`` after the close (the
+#: session's ``last_used``; a package of a few thousand invoices takes seconds), then every
+#: ``BATCH_FOLLOW_UP_SECONDS``: 30 + 12 a minute at most.
 BATCH_FOLLOW_UP_SECONDS = 5
+BATCH_FIRST_FOLLOW_UPS_SECONDS = 30
 #: Invoices whose state changes are committed together after KSeF closed or abandoned a session (a run
 #: checks its time between chunks, so a chunk bounds how far a run may go past its budget).
 BATCH_COMMIT_CHUNK = 250
@@ -538,8 +542,15 @@ class AccountMove(models.Model):
                               ).l10n_pl_ksef_session_id
         if waiting.filtered(lambda session: session.status_code not in BATCH_PROCESSING_CODES):
             candidates.append(now)
-        elif waiting or sessions.filtered(lambda session: session.state == 'closing'):
-            candidates.append(now + datetime.timedelta(seconds=BATCH_FOLLOW_UP_SECONDS))
+        else:
+            processing = waiting | sessions.filtered(lambda session: session.state == 'closing')
+            if processing:
+                # Every second just after the close, then every few seconds (see BATCH_FOLLOW_UP_SECONDS).
+                just_closed = any(session.last_used and now - session.last_used
+                                  < datetime.timedelta(seconds=BATCH_FIRST_FOLLOW_UPS_SECONDS)
+                                  for session in processing)
+                delay = 1 if just_closed else BATCH_FOLLOW_UP_SECONDS
+                candidates.append(now + datetime.timedelta(seconds=delay))
         return min(candidates) if candidates else None
 
     def _l10n_pl_ksef_batch_record_accepted(self, statuses, upos):

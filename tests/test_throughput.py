@@ -106,6 +106,29 @@ class TestThroughput(KsefEmulatorCase):
         self.assertLessEqual(next_run, before + account_move_ksef_batch.datetime.timedelta(seconds=1))
         self.process_until(moves, ('accepted',))
 
+    def test_closed_batch_is_read_every_second_at_first_then_every_few_seconds(self):
+        """Just after the close KSeF is read again in a second (a package takes seconds), not after a fixed
+        idle delay; a package still processing later is read every few seconds (within KSeF's 1,200 an hour)."""
+        self.company.l10n_pl_ksef_batch_threshold = 3
+        moves = self._queue(3)
+        move_class = type(self.env['account.move'])
+        with patch.object(move_class, '_l10n_pl_ksef_batch_poll', lambda records, session, client: None):
+            self.process_queue()  # sends and closes; the invoices' statuses are not read in this run
+        session = moves.l10n_pl_ksef_session_id
+        self.assertEqual(moves.mapped('l10n_pl_ksef_state'), ['sent'] * 3)
+        # The emulator processes a package of three at once: as Odoo last read it, KSeF is still at it.
+        now = fields.Datetime.now()
+        session.sudo().write({'state': 'closing', 'status_code': 150, 'last_used': now})
+        next_run = self.env['account.move']._l10n_pl_ksef_next_run_at(self.company)
+        self.assertGreater(next_run, now)
+        self.assertLessEqual(next_run, now + datetime.timedelta(seconds=2))
+        session.sudo().last_used = now - datetime.timedelta(
+            seconds=account_move_ksef_batch.BATCH_FIRST_FOLLOW_UPS_SECONDS + 1)
+        next_run = self.env['account.move']._l10n_pl_ksef_next_run_at(self.company)
+        self.assertGreaterEqual(next_run, now + datetime.timedelta(
+            seconds=account_move_ksef_batch.BATCH_FOLLOW_UP_SECONDS - 1))
+        self.process_until(moves, ('accepted',))
+
     # ------------------------------------------------------------------
     # Every run within its time: hand over, never sleep the run out
     # ------------------------------------------------------------------
