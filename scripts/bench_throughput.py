@@ -297,6 +297,9 @@ def report(args, count, post_seconds, result, calls, too_many, limits, build, wo
     print('Odoo time: %.1f ms per invoice accepted (%.1f s): FA(3) build+XSD %.1f, SQL %.1f, rest (ORM/Python) %.1f'
           % (1000 * odoo / per, odoo, 1000 * render / per, 1000 * sql / per, 1000 * (odoo - render - sql) / per))
     print('HTTP %.1f ms per invoice, client-side limiter waits %.1f s in total' % (1000 * http / per, wait))
+    idle = result['elapsed'] - sum(run['wall'] for run in runs)
+    print('posted -> accepted split: Odoo %.1f s, waiting for KSeF in runs (HTTP) %.1f s, between runs '
+          '(re-trigger delays) %.1f s' % (odoo, http, idle))
     longest = max(runs, key=lambda run: run['wall'])
     print('longest run: %.1f s (%d queries); runs > 60 s: %d' % (longest['wall'], longest['queries'],
                                                                sum(run['wall'] > 60 for run in runs)))
