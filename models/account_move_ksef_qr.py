@@ -122,10 +122,10 @@ class AccountMove(models.Model):
     def _l10n_pl_ksef_render_fa3(self, created_at=None):
         # An offline invoice printed before sending must reach KSeF byte for byte as printed,
         # also when a sending attempt failed and it is queued again.
-        # Only an invoice issued offline has such a file (its mode is set then and never cleared): the others,
-        # e.g. a batch of ten thousand, skip the look-up.
+        # Freezing the file also makes it the invoice's XML attachment (never cleared): an invoice without
+        # one, e.g. each of a batch of ten thousand, has nothing frozen and skips the look-up.
         if created_at is None and len(self) == 1 and not self.l10n_pl_ksef_number \
-                and self.l10n_pl_ksef_offline_mode \
+                and self.l10n_pl_ksef_xml_attachment_id \
                 and self.l10n_pl_ksef_state in ('offline_issued', 'queued', 'sending'):
             frozen = self._l10n_pl_ksef_frozen_offline_attachment()
             if frozen:

@@ -27,6 +27,14 @@ class TestThroughput(KsefEmulatorCase):
         moves._l10n_pl_ksef_queue()
         return moves
 
+    def _assert_upos_are_ksefs(self, moves):
+        """Each invoice's UPO attachment holds the bytes KSeF's API gives for that invoice."""
+        client = self.company._l10n_pl_ksef_get_client()
+        for move in moves:
+            upo = client.get_invoice_upo(move.l10n_pl_ksef_session_id.reference_number,
+                                         invoice_reference=move.l10n_pl_ksef_reference)
+            self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo.content)
+
     def _log_count(self, pattern, since):
         return len(pattern.findall(self.emulator.log_text()[since:]))
 
@@ -41,12 +49,7 @@ class TestThroughput(KsefEmulatorCase):
         self.assertEqual(self._log_count(_PER_INVOICE_UPO, log_start), 0,
                          "no UPO from the rate-limited per-invoice endpoint")
         self.assertEqual(self._log_count(_PRESIGNED_UPO, log_start), 2, "one pre-signed download per invoice")
-        # The bytes are KSeF's UPO of that invoice.
-        client = self.company._l10n_pl_ksef_get_client()
-        for move in moves:
-            upo = client.get_invoice_upo(move.l10n_pl_ksef_session_id.reference_number,
-                                         invoice_reference=move.l10n_pl_ksef_reference)
-            self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo.content)
+        self._assert_upos_are_ksefs(moves)
 
     def test_batch_records_the_whole_package_by_chunks(self):
         self.company.l10n_pl_ksef_batch_threshold = 3
@@ -118,11 +121,7 @@ class TestThroughput(KsefEmulatorCase):
         self.assertTrue(all(moves.mapped('l10n_pl_ksef_number')))
         self.emulator.admin('/faults', method='DELETE')
         self.process_queue()
-        client = self.company._l10n_pl_ksef_get_client()
-        for move in moves:
-            upo = client.get_invoice_upo(move.l10n_pl_ksef_session_id.reference_number,
-                                         invoice_reference=move.l10n_pl_ksef_reference)
-            self.assertEqual(move.l10n_pl_ksef_upo_attachment_id.raw, upo.content)
+        self._assert_upos_are_ksefs(moves)
 
     def test_closed_batch_is_read_every_second_at_first_then_every_few_seconds(self):
         """Just after the close KSeF is read again in a second (a package takes seconds), not after a fixed
