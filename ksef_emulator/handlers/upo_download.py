@@ -1,34 +1,8 @@
 """UPO downloads: bearer endpoints under ``/v2/sessions/...`` and pre-signed ``/storage/upo/...`` links."""
-import collections
-import threading
-
 from .. import upo
 from ..errors import ApiError
 from ..web import xml_response
 from .sessions import check_session_access, load_session
-
-
-#: KSeF issues an invoice's UPO once and serves that document (a stored blob behind the pre-signed link):
-#: the emulator signs it on the first download and keeps the bytes (a batch's thousands of UPOs are not
-#: signed again on every download). The document is the same either way.
-_INVOICE_UPO_CACHE_SIZE = 20000
-
-
-class _InvoiceUpoCache:
-    def __init__(self):
-        self._documents = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_build(self, key, build):
-        with self._lock:
-            content = self._documents.get(key)
-        if content is None:
-            content = build()
-            with self._lock:
-                self._documents[key] = content
-                while len(self._documents) > _INVOICE_UPO_CACHE_SIZE:
-                    self._documents.popitem(last=False)
-        return content
 
 
 def _not_found(detail):
@@ -41,8 +15,7 @@ def _invoice_upo(app, session, where, value):
     if row is None or row["status_code"] != 200:
         raise _not_found("Brak UPO dla faktury %s w sesji %s (UPO jest wydawane tylko dla faktur przyjętych)."
                          % (value, session["reference_number"]))
-    key = (session["reference_number"], row["reference_number"])
-    return _respond(app.services["invoice_upo_cache"].get_or_build(key, lambda: upo.build_upo(app, session, [row])))
+    return _respond(upo.build_upo(app, session, [row]))
 
 
 def _respond(content):
@@ -86,7 +59,6 @@ def presigned(request):
 
 def register(app):
     app.services["session_finalized"] = lambda app, reference: upo.create_session_pages(app, reference)
-    app.services["invoice_upo_cache"] = _InvoiceUpoCache()
     add = app.router.add
     add("GET", "/v2/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", by_invoice_reference)
     add("GET", "/v2/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo", by_ksef_number)
